@@ -1,0 +1,174 @@
+package transcribe
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// ResponseFormats are the output formats of OpenAI's transcription API, which
+// earshot's CLI and HTTP API both speak.
+var ResponseFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
+
+// ErrFormat is returned for a response format that is not one of ResponseFormats.
+var ErrFormat = fmt.Errorf("%w: unknown response format", ErrInvalidOptions)
+
+// ContentType is the MIME type of a response format.
+func ContentType(format string) string {
+	switch format {
+	case "text":
+		return "text/plain; charset=utf-8"
+	case "srt":
+		return "application/x-subrip; charset=utf-8"
+	case "vtt":
+		return "text/vtt; charset=utf-8"
+	}
+	return "application/json"
+}
+
+// Write writes r in one of ResponseFormats, as OpenAI's API shapes it:
+// json is {"text": ...}; verbose_json adds the language's full name, the
+// duration, segments, words (when computed) and usage.
+func Write(w io.Writer, r *Result, format string) error {
+	switch format {
+	case "json":
+		return json.NewEncoder(w).Encode(struct {
+			Text  string `json:"text"`
+			Usage Usage  `json:"usage"`
+		}{r.Text(), r.Usage()})
+	case "verbose_json":
+		return json.NewEncoder(w).Encode(r.Verbose())
+	case "text":
+		_, err := io.WriteString(w, r.Text()+"\n")
+		return err
+	case "srt", "vtt":
+		_, err := io.WriteString(w, r.Subtitles(format))
+		return err
+	}
+	return fmt.Errorf("%w %q (want one of %s)", ErrFormat, format, strings.Join(ResponseFormats, ", "))
+}
+
+// Usage is OpenAI's usage object for audio billed by duration.
+type Usage struct {
+	Type    string  `json:"type"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Usage reports the audio's duration, rounded up to whole seconds as OpenAI does.
+func (r *Result) Usage() Usage {
+	return Usage{Type: "duration", Seconds: math.Ceil(r.Duration)}
+}
+
+// Verbose is OpenAI's verbose_json transcription.
+type Verbose struct {
+	Task     string           `json:"task"`
+	Language string           `json:"language"` // full name: "english"
+	Duration float64          `json:"duration"`
+	Text     string           `json:"text"`
+	Segments []VerboseSegment `json:"segments"`
+	Words    []Word           `json:"words,omitempty"`
+	Usage    Usage            `json:"usage"`
+}
+
+// VerboseSegment is a segment in OpenAI's shape.
+type VerboseSegment struct {
+	ID               int     `json:"id"`
+	Seek             int     `json:"seek"`
+	Start            float64 `json:"start"`
+	End              float64 `json:"end"`
+	Text             string  `json:"text"`
+	Tokens           []int   `json:"tokens"`
+	Temperature      float64 `json:"temperature"`
+	AvgLogprob       float64 `json:"avg_logprob"`
+	CompressionRatio float64 `json:"compression_ratio"`
+	NoSpeechProb     float64 `json:"no_speech_prob"`
+}
+
+// Verbose converts r to OpenAI's verbose_json shape. Words are included only
+// when token timestamps were computed.
+func (r *Result) Verbose() Verbose {
+	name, ok := LanguageName(r.Language)
+	if !ok {
+		name = r.Language
+	}
+	v := Verbose{
+		Task:     "transcribe",
+		Language: name,
+		Duration: r.Duration,
+		Text:     r.Text(),
+		Segments: make([]VerboseSegment, 0, len(r.Segments)),
+		Words:    r.Words,
+		Usage:    r.Usage(),
+	}
+	for _, s := range r.Segments {
+		ids := make([]int, 0, len(s.Tokens))
+		for _, t := range s.Tokens {
+			if !t.Special {
+				ids = append(ids, t.ID)
+			}
+		}
+		v.Segments = append(v.Segments, VerboseSegment{
+			ID:               s.ID,
+			Seek:             int(s.Start*100) / 3000 * 3000, // start of the 30 s window, in centiseconds
+			Start:            s.Start,
+			End:              s.End,
+			Text:             s.Text,
+			Tokens:           ids,
+			Temperature:      s.Temperature,
+			AvgLogprob:       s.AvgLogprob,
+			CompressionRatio: compressionRatio(s.Text),
+			NoSpeechProb:     s.NoSpeechProb,
+		})
+	}
+	return v
+}
+
+// compressionRatio is OpenAI whisper's repetition signal: the text's bytes
+// over its zlib-compressed bytes. Looping text compresses well and scores
+// high (whisper treats > 2.4 as a failed decode).
+func compressionRatio(text string) float64 {
+	if text == "" {
+		return 0
+	}
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	zw.Write([]byte(text)) // writes to a bytes.Buffer cannot fail
+	zw.Close()
+	return math.Round(float64(len(text))/float64(buf.Len())*1000) / 1000
+}
+
+// Subtitles renders the segments as SubRip ("srt") or WebVTT ("vtt").
+func (r *Result) Subtitles(format string) string {
+	var b strings.Builder
+	vtt := format == "vtt"
+	if vtt {
+		b.WriteString("WEBVTT\n\n")
+	}
+	n := 0
+	for _, s := range r.Segments {
+		text := strings.TrimSpace(s.Text)
+		if text == "" {
+			continue
+		}
+		n++
+		if !vtt {
+			fmt.Fprintf(&b, "%d\n", n)
+		}
+		fmt.Fprintf(&b, "%s --> %s\n%s\n\n", timestamp(s.Start, vtt), timestamp(s.End, vtt), text)
+	}
+	return b.String()
+}
+
+func timestamp(sec float64, vtt bool) string {
+	ms := int64(math.Round(sec * 1000))
+	h, m, s := ms/3600000, ms/60000%60, ms/1000%60
+	sep := ","
+	if vtt {
+		sep = "."
+	}
+	return fmt.Sprintf("%02d:%02d:%02d%s%03d", h, m, s, sep, ms%1000)
+}

@@ -1,0 +1,178 @@
+package transcribe
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// SampleRate is the only sample rate the engine accepts: 16 kHz mono float32
+// in [-1, 1], as whisper expects. transcribe/audio converts everything else.
+const SampleRate = 16000
+
+// Limits on request options; they keep C away from values it cannot handle.
+const (
+	MaxBeamSize  = 16
+	MaxBestOf    = 16
+	MaxThreads   = 256
+	MaxPromptLen = 8192 // bytes; whisper keeps at most n_text_ctx/2 prompt tokens anyway
+)
+
+// Options says how to transcribe. The zero value is greedy decoding at
+// temperature 0 with whisper's fallback, auto-detected language and segment
+// timestamps.
+type Options struct {
+	// Language is a code ("en") or full name ("english"); empty or "auto"
+	// detects it from the first 30 seconds.
+	Language string `json:"language,omitempty"`
+	// Translate produces English text from speech in any language.
+	Translate bool `json:"translate,omitempty"`
+	// Prompt is text that conditions the decoder (spelling of names, style).
+	Prompt string `json:"prompt,omitempty"`
+	// Temperature is the first decoding temperature, 0..1.
+	Temperature float32 `json:"temperature,omitempty"`
+	// NoFallback disables whisper's temperature fallback (retrying a window
+	// at higher temperature when its output looks unreliable).
+	NoFallback bool `json:"no_fallback,omitempty"`
+	// BeamSize > 1 selects beam search with that many beams; 0 or 1 is greedy.
+	BeamSize int `json:"beam_size,omitempty"`
+	// BestOf is the number of candidates sampled when temperature > 0 (default 5).
+	BestOf int `json:"best_of,omitempty"`
+	// TokenTimestamps computes a start and end time for every token, and so
+	// for every word. It costs a little decode time.
+	TokenTimestamps bool `json:"token_timestamps,omitempty"`
+	// Offset and Duration select part of the audio (Duration 0 = to the end).
+	Offset   time.Duration `json:"offset,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
+	// MaxSegmentLen limits a segment to that many characters (0 = no limit);
+	// SplitOnWord makes such splits fall between words, not inside them.
+	// Both need token timestamps, which they turn on.
+	MaxSegmentLen int  `json:"max_segment_len,omitempty"`
+	SplitOnWord   bool `json:"split_on_word,omitempty"`
+	// Threads used by this request (0 = the engine's default).
+	Threads int `json:"threads,omitempty"`
+}
+
+// Validate checks the options without touching the model. It normalizes
+// Language to a code, so call it on the copy you will use.
+func (o *Options) Validate() error {
+	switch lang := strings.TrimSpace(o.Language); lang {
+	case "", "auto":
+		o.Language = ""
+	default:
+		code, ok := LanguageCode(lang)
+		if !ok {
+			return fmt.Errorf("%w: unknown language %q", ErrInvalidOptions, o.Language)
+		}
+		o.Language = code
+	}
+	switch {
+	case math.IsNaN(float64(o.Temperature)) || o.Temperature < 0 || o.Temperature > 1:
+		return fmt.Errorf("%w: temperature %v is outside 0..1", ErrInvalidOptions, o.Temperature)
+	case o.BeamSize < 0 || o.BeamSize > MaxBeamSize:
+		return fmt.Errorf("%w: beam size %d is outside 0..%d", ErrInvalidOptions, o.BeamSize, MaxBeamSize)
+	case o.BestOf < 0 || o.BestOf > MaxBestOf:
+		return fmt.Errorf("%w: best-of %d is outside 0..%d", ErrInvalidOptions, o.BestOf, MaxBestOf)
+	case o.Offset < 0 || o.Duration < 0:
+		return fmt.Errorf("%w: offset and duration must not be negative", ErrInvalidOptions)
+	case o.MaxSegmentLen < 0:
+		return fmt.Errorf("%w: max segment length %d is negative", ErrInvalidOptions, o.MaxSegmentLen)
+	case o.Threads < 0 || o.Threads > MaxThreads:
+		return fmt.Errorf("%w: threads %d is outside 0..%d", ErrInvalidOptions, o.Threads, MaxThreads)
+	case len(o.Prompt) > MaxPromptLen:
+		return fmt.Errorf("%w: prompt is %d bytes, more than %d", ErrInvalidOptions, len(o.Prompt), MaxPromptLen)
+	case strings.IndexByte(o.Prompt, 0) >= 0:
+		return fmt.Errorf("%w: prompt contains a NUL byte", ErrInvalidOptions)
+	}
+	return nil
+}
+
+// Request is one transcription: audio and how to handle it.
+type Request struct {
+	// Samples is 16 kHz mono audio in [-1, 1]. The engine does not keep or
+	// change it after Transcribe returns.
+	Samples []float32
+	Options Options
+	// OnSegment, if set, is called with each segment as soon as whisper has
+	// decoded it, in order. Returning an error stops the transcription, and
+	// Transcribe returns that error.
+	OnSegment func(Segment) error
+	// OnProgress, if set, is called with the percentage of the audio done
+	// (0..100), never decreasing.
+	OnProgress func(percent int)
+}
+
+// Result is a finished transcription.
+type Result struct {
+	// Language is the code of the language spoken (given or detected) and
+	// LanguageProb whisper's probability for it (1 when it was given).
+	Language     string  `json:"language"`
+	LanguageProb float32 `json:"language_probability"`
+	// Duration is the length of the audio in seconds.
+	Duration float64   `json:"duration"`
+	Segments []Segment `json:"segments"`
+	// Words are derived from token timestamps; empty unless
+	// Options.TokenTimestamps was set.
+	Words   []Word  `json:"words,omitempty"`
+	Timings Timings `json:"timings"`
+}
+
+// Text is the transcript as one string, segments joined as whisper spoke
+// them (each segment's text keeps its own leading space), trimmed.
+func (r *Result) Text() string {
+	var b strings.Builder
+	for _, s := range r.Segments {
+		b.WriteString(s.Text)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Segment is a stretch of speech whisper decoded as one unit.
+type Segment struct {
+	ID    int     `json:"id"`
+	Start float64 `json:"start"` // seconds from the start of the audio
+	End   float64 `json:"end"`
+	Text  string  `json:"text"`
+	// Tokens are every token whisper emitted for the segment, special
+	// tokens (timestamps, end of text) included and marked.
+	Tokens       []Token `json:"tokens"`
+	AvgLogprob   float64 `json:"avg_logprob"`
+	NoSpeechProb float64 `json:"no_speech_prob"`
+	// Temperature is the request's first decoding temperature; whisper.cpp
+	// does not report which fallback temperature a window finally used.
+	Temperature float64 `json:"temperature"`
+}
+
+// Token is one decoded token.
+type Token struct {
+	ID      int     `json:"id"`
+	Text    string  `json:"text"`
+	P       float64 `json:"p"`
+	Logprob float64 `json:"logprob"`
+	// Start and End are seconds; they are meaningful only with token
+	// timestamps, and equal to the segment's bounds otherwise.
+	Start   float64 `json:"start"`
+	End     float64 `json:"end"`
+	Special bool    `json:"special,omitempty"`
+}
+
+// Word is a word assembled from the tokens that spell it.
+type Word struct {
+	Word        string  `json:"word"`
+	Start       float64 `json:"start"`
+	End         float64 `json:"end"`
+	Probability float64 `json:"probability"`
+}
+
+// Timings says where a request's time went, in milliseconds.
+type Timings struct {
+	// Queue is the wait for a free worker.
+	QueueMS float64 `json:"queue_ms"`
+	// Encode is the audio encoder (and language detection), Decode the text
+	// decoder and everything else inside whisper, Total the whole request
+	// after the queue.
+	EncodeMS float64 `json:"encode_ms"`
+	DecodeMS float64 `json:"decode_ms"`
+	TotalMS  float64 `json:"total_ms"`
+}
