@@ -1,0 +1,162 @@
+// Package audio turns the bytes users upload into what the engine takes:
+// 16 kHz mono float32 samples, in memory. The format is sniffed from the
+// bytes, never from a file name or a declared MIME type, and audio is never
+// written to disk.
+//
+// Decode is safe for concurrent use and holds no state between calls.
+package audio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/earshot-dev/earshot/transcribe"
+)
+
+// Errors, each wrapped with the details; surfaces map them to their own
+// errors (ErrUnsupported is HTTP 415, ErrTooLarge and ErrTooLong are 413).
+var (
+	ErrUnsupported = errors.New("audio: unsupported format")
+	ErrCorrupt     = errors.New("audio: corrupt or undecodable data")
+	ErrTooLarge    = errors.New("audio: input is too large")
+	ErrTooLong     = errors.New("audio: audio is too long")
+	ErrEmpty       = errors.New("audio: no audio samples")
+)
+
+// Limits bound what Decode accepts. Zero values take the defaults.
+type Limits struct {
+	// MaxBytes is the largest input accepted (default 1 GiB).
+	MaxBytes int64
+	// MaxDuration is the longest audio accepted (default 4 hours); it is
+	// checked from headers before decoding where the format declares it.
+	MaxDuration time.Duration
+}
+
+// Defaults for Limits.
+const (
+	DefaultMaxBytes    = 1 << 30
+	DefaultMaxDuration = 4 * time.Hour
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxDuration <= 0 {
+		l.MaxDuration = DefaultMaxDuration
+	}
+	return l
+}
+
+// maxFrames is the limit on decoded frames at rate hz.
+func (l Limits) maxFrames(hz int) int64 {
+	return int64(l.MaxDuration.Seconds() * float64(hz))
+}
+
+func (l Limits) tooLong(frames int64, hz int) error {
+	return fmt.Errorf("%w: %s is longer than the limit of %s", ErrTooLong,
+		(time.Duration(frames) * time.Second / time.Duration(hz)).Round(time.Millisecond), l.MaxDuration)
+}
+
+// Audio is decoded audio and what is known of its source.
+type Audio struct {
+	// Samples are 16 kHz mono in [-1, 1].
+	Samples []float32
+	// Format is the container sniffed from the bytes ("wav", "mp3", ...),
+	// Codec the encoding inside it ("pcm_s16le", "float32", ...).
+	Format string
+	Codec  string
+	// SampleRate and Channels are the source's.
+	SampleRate int
+	Channels   int
+}
+
+// Duration is the length of the decoded audio.
+func (a *Audio) Duration() time.Duration {
+	return time.Duration(len(a.Samples)) * time.Second / transcribe.SampleRate
+}
+
+// Decode decodes a whole input held in memory.
+func Decode(ctx context.Context, data []byte, lim Limits) (*Audio, error) {
+	lim = lim.withDefaults()
+	if int64(len(data)) > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, more than the limit of %d", ErrTooLarge, len(data), lim.MaxBytes)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: the input is empty", ErrEmpty)
+	}
+	format := Sniff(data)
+	var (
+		a   *Audio
+		err error
+	)
+	switch format {
+	case "wav":
+		a, err = decodeWAV(data, lim)
+	case "":
+		return nil, fmt.Errorf("%w: the data is not audio in any format earshot knows", ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(a.Samples) == 0 {
+		return nil, fmt.Errorf("%w: the %s file holds no samples", ErrEmpty, format)
+	}
+	return a, nil
+}
+
+// Read reads at most lim.MaxBytes from r and decodes it; a longer input is
+// ErrTooLarge, found without reading more than one byte past the limit.
+func Read(ctx context.Context, r io.Reader, lim Limits) (*Audio, error) {
+	lim = lim.withDefaults()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, lim.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("audio: reading input: %w", err)
+	}
+	if n > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, lim.MaxBytes)
+	}
+	return Decode(ctx, buf.Bytes(), lim)
+}
+
+// Sniff names the container format from the first bytes of data ("wav",
+// "flac", "mp3", "ogg", "webm", "mp4", "aac", ...), or "" when it is none
+// that earshot recognizes.
+func Sniff(data []byte) string {
+	has := func(off int, s string) bool {
+		return len(data) >= off+len(s) && string(data[off:off+len(s)]) == s
+	}
+	switch {
+	case has(0, "RIFF") && has(8, "WAVE"), has(0, "RIFX") && has(8, "WAVE"), has(0, "RF64") && has(8, "WAVE"):
+		return "wav"
+	case has(0, "fLaC"):
+		return "flac"
+	case has(0, "OggS"):
+		return "ogg"
+	case has(0, "\x1a\x45\xdf\xa3"):
+		return "webm"
+	case has(4, "ftyp"):
+		return "mp4"
+	case has(0, "FORM") && (has(8, "AIFF") || has(8, "AIFC")):
+		return "aiff"
+	case has(0, "#!AMR"):
+		return "amr"
+	case has(0, "ID3"):
+		return "mp3"
+	case len(data) >= 2 && data[0] == 0xff && data[1]&0xf6 == 0xf0:
+		return "aac" // ADTS: sync word, layer 0
+	case len(data) >= 2 && data[0] == 0xff && data[1]&0xe0 == 0xe0 && data[1]&0x06 != 0:
+		return "mp3" // MPEG audio frame sync, layer I-III
+	}
+	return ""
+}
