@@ -1,0 +1,73 @@
+# earshot — `make run` runs the main job, `make test` runs every check.
+# whisper.cpp is built once into ${XDG_CACHE_HOME:-~/.cache}/earshot/whisper/<key>/
+# by scripts/whisper-lib.sh; every Go command below gets its cgo flags from it.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN := bin/earshot
+MODEL_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/earshot/models
+# CUDA=1 builds whisper.cpp with ggml-cuda (needs nvcc); the cache key changes with it.
+export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
+
+CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build lib run test check unit fuzz bench clean help
+all: build
+
+help:
+	@echo "make run    build earshot and transcribe a sample (uses EARSHOT_MODEL if set)"
+	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing"
+	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
+	@echo "make build  build $(BIN)    make lib  build whisper.cpp only"
+	@echo "CUDA=1      build whisper.cpp with CUDA"
+
+lib:
+	@scripts/whisper-lib.sh >/dev/null
+
+build: lib
+	@$(CGO_ENV); $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/earshot
+
+# Until earshot has its HTTP server, `make run` transcribes a sample through
+# the CLI. With no EARSHOT_MODEL it uses a synthetic model, whose words are
+# meaningless: it shows the pipeline working, not a transcript.
+run: build
+	@model="$${EARSHOT_MODEL:-}"; \
+	if [ -z "$$model" ]; then \
+		model="$(MODEL_DIR)/ggml-synthetic-tiny-v2.bin"; \
+		[ -f "$$model" ] || { mkdir -p "$(MODEL_DIR)"; $(BIN) models synth --size tiny --out "$$model"; }; \
+		echo "earshot: EARSHOT_MODEL is not set; using a SYNTHETIC model with random weights: the words below are meaningless." >&2; \
+		echo "earshot: for a real transcript, set EARSHOT_MODEL=/path/to/ggml-base.en.bin (https://huggingface.co/ggerganov/whisper.cpp)" >&2; \
+	fi; \
+	$(BIN) transcribe --model "$$model" --format verbose_json --language en testdata/audio/jfk.wav
+
+test: check unit fuzz
+
+check: lib
+	@echo "== gofmt"; out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@echo "== go mod tidy"; cp go.mod /tmp/earshot-go.mod.$$$$; cp go.sum /tmp/earshot-go.sum.$$$$; \
+		$(GO) mod tidy; if ! diff -q go.mod /tmp/earshot-go.mod.$$$$ >/dev/null || ! diff -q go.sum /tmp/earshot-go.sum.$$$$ >/dev/null; then \
+		echo "go.mod/go.sum were not tidy (fixed now; commit them)"; rm -f /tmp/earshot-go.*.$$$$; exit 1; fi; rm -f /tmp/earshot-go.*.$$$$
+	@echo "== go vet"; $(CGO_ENV); $(GO) vet ./...
+	@echo "== staticcheck"; $(CGO_ENV); $(GO) run $(STATICCHECK) ./...
+	@echo "== pure-Go build (CGO_ENABLED=0)"; CGO_ENABLED=0 $(GO) build ./... && CGO_ENABLED=0 $(GO) vet ./transcribe ./transcribe/audio ./transcribe/whisper/ggml
+
+unit: lib
+	@echo "== go test -race"; $(CGO_ENV); $(GO) test -race -count=1 -timeout 30m ./...
+
+# Each fuzz target runs briefly; `go test -fuzz=X -fuzztime=10m` runs one longer.
+FUZZTIME ?= 10s
+fuzz: lib
+	@$(CGO_ENV); for t in $$(grep -rho --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rl --include='*_test.go' "^func $$t(" . | head -1 | xargs dirname); \
+		echo "== fuzz $$t ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
+
+bench: build
+	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,240 @@
+// Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
+// built from the same sources, on a synthetic tiny-sized model and jfk.wav,
+// and prints the results side by side. `make bench` runs it.
+//
+// The synthetic model has whisper tiny's dimensions, so it costs what tiny
+// costs to run, but its words are meaningless: the benchmark measures time
+// and memory, never text. Both sides decode greedily with the same threads,
+// language and temperature fallback; the settings are printed with the table.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
+	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
+)
+
+func main() {
+	var (
+		whisperRoot = flag.String("whisper", "", "whisper.cpp build root (holds bin/whisper-cli)")
+		earshotBin  = flag.String("earshot", "bin/earshot", "earshot binary, for the cold-start row")
+		wav         = flag.String("audio", "testdata/audio/jfk.wav", "audio file")
+		runs        = flag.Int("runs", 5, "runs per measurement")
+		threads     = flag.Int("threads", 2, "threads per request")
+		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
+	)
+	flag.Parse()
+	if err := run(*whisperRoot, *earshotBin, *wav, *modelPath, *runs, *threads); err != nil {
+		fmt.Fprintln(os.Stderr, "earshot-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) error {
+	if whisperRoot == "" {
+		return fmt.Errorf("-whisper is required (make bench passes it)")
+	}
+	cli := filepath.Join(whisperRoot, "bin", "whisper-cli")
+	if modelPath == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return err
+		}
+		modelPath = filepath.Join(cache, "earshot", "models", ggml.Tiny.FileName())
+		if _, err := os.Stat(modelPath); err != nil {
+			if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+				return err
+			}
+			if err := ggml.SynthesizeFile(modelPath, ggml.Tiny, 1); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := os.ReadFile(wav)
+	if err != nil {
+		return err
+	}
+	a, err := audio.Decode(context.Background(), data, audio.Limits{})
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(modelPath)
+	if err != nil {
+		return err
+	}
+	modelMB := float64(st.Size()) / 1e6
+	opts := transcribe.Options{Language: "en"}
+	fmt.Printf("earshot benchmark: %s (%.1f s), synthetic tiny model %s (%.0f MB, random weights)\n",
+		filepath.Base(wav), a.Duration().Seconds(), filepath.Base(modelPath), modelMB)
+	fmt.Printf("settings: greedy, temperature 0 with fallback, language en, %d threads per request, %d runs each, median\n\n", threads, runs)
+
+	cliArgs := []string{"-m", modelPath, "-f", wav, "-t", strconv.Itoa(threads), "-l", "en", "-bs", "1", "-bo", "5", "-np"}
+	cliTime, err := medianOf(runs, func() error { return quietRun(cli, cliArgs...) })
+	if err != nil {
+		return fmt.Errorf("whisper-cli: %w", err)
+	}
+	coldTime, err := medianOf(runs, func() error {
+		return quietRun(earshotBin, "transcribe", "--model", modelPath, "--language", "en", "--threads", strconv.Itoa(threads), "--format", "json", wav)
+	})
+	if err != nil {
+		return fmt.Errorf("earshot transcribe: %w", err)
+	}
+
+	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	// One engine for the warm and parallel rows: 4 workers of one thread for
+	// the parallel batch; the warm single request uses `threads` threads.
+	e, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: threads, Workers: 4})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	defer e.Close()
+	one := func(o transcribe.Options) error {
+		_, err := e.Transcribe(context.Background(), transcribe.Request{Samples: a.Samples, Options: o})
+		return err
+	}
+	if err := one(opts); err != nil { // warm up
+		return err
+	}
+	warmTime, err := medianOf(runs, func() error { return one(opts) })
+	if err != nil {
+		return err
+	}
+	rss1 := peakRSS()
+
+	single := opts
+	single.Threads = 1
+	const batch = 4
+	seqTime, err := medianOf(runs, func() error {
+		for range batch {
+			if err := one(single); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	seqBest, err := medianOf(runs, func() error {
+		for range batch {
+			if err := one(opts); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	parTime, err := medianOf(runs, func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, batch)
+		for i := range batch {
+			wg.Go(func() { errs[i] = one(single) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rss4 := peakRSS()
+	perWorker := (rss4 - rss1) / 3
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tearshot\tbaseline\tratio\ttarget\tmet\t")
+	row := func(name string, ours, base time.Duration, target float64, higherBetter bool) {
+		ratio := ours.Seconds() / base.Seconds()
+		met := ratio <= target
+		cmp := "<="
+		if higherBetter {
+			ratio = base.Seconds() / ours.Seconds()
+			met = ratio >= target
+			cmp = ">="
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s %.2f\t%s\t\n", name, fmtDur(ours), fmtDur(base), ratio, cmp, target, yes(met))
+	}
+	row(fmt.Sprintf("warm engine request vs whisper-cli (%d threads)", threads), warmTime, cliTime, 0.95, false)
+	row("earshot transcribe cold start vs whisper-cli", coldTime, cliTime, 1.05, false)
+	row("4 parallel (4 workers x 1 thread) vs sequential x 1 thread: throughput", parTime, seqTime, 1.0, true)
+	row(fmt.Sprintf("4 parallel (4 workers x 1 thread) vs sequential x %d threads: throughput", threads), parTime, seqBest, 1.0, true)
+	fmt.Fprintf(tw, "peak RSS, 1 worker -> 4 workers\t%.0f MB\t%.0f MB\t+%.0f MB/worker\t< %.0f MB (model)\t%s\t\n",
+		rss4, rss1, perWorker, modelMB, yes(perWorker < modelMB))
+	return tw.Flush()
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+
+func medianOf(n int, f func() error) (time.Duration, error) {
+	times := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		times = append(times, time.Since(start))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2], nil
+}
+
+func quietRun(name string, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: %s", err, lastLine(stderr.String()))
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// peakRSS is this process's peak resident set in MB (VmHWM).
+func peakRSS() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

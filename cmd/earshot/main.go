@@ -1,0 +1,61 @@
+// Command earshot is private speech-to-text for AI agents: it transcribes
+// audio on this machine with whisper.cpp.
+//
+// main parses flags and the environment once, owns signals, and wires the
+// packages together; the work happens in transcribe, transcribe/audio and
+// transcribe/whisper.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdin, os.Stdout, os.Stderr, os.Getenv).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		var quiet exitError
+		if !errors.As(err, &quiet) {
+			fmt.Fprintln(os.Stderr, "earshot:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError is a failure already reported on stderr.
+type exitError struct{ error }
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "earshot",
+		Short: "Private speech-to-text for AI agents",
+		Long: `earshot turns audio into text on this machine with whisper.cpp: audio never
+leaves it. It transcribes files from the command line and will serve an
+OpenAI-compatible HTTP API and an MCP tool to agents.
+
+The model is a ggml whisper file, given with --model or EARSHOT_MODEL.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newTranscribeCmd(getenv),
+		newModelsCmd(),
+	)
+	return root
+}

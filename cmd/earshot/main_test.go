@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
+)
+
+// run executes the CLI in-process, as main would, with its own streams.
+func run(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := newRoot(strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func testModel(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), ggml.Test.FileName())
+	if _, _, err := run(t, nil, "", "models", "synth", "--size", "test", "--out", p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const jfk = "../../testdata/audio/jfk.wav"
+
+func TestTranscribeFormats(t *testing.T) {
+	model := testModel(t)
+	tests := []struct {
+		format string
+		check  func(t *testing.T, out string)
+	}{
+		{"json", func(t *testing.T, out string) {
+			var v struct{ Text *string }
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v.Text == nil {
+				t.Errorf("not {\"text\":...}: %q (%v)", out, err)
+			}
+		}},
+		{"verbose_json", func(t *testing.T, out string) {
+			var v struct {
+				Language string
+				Duration float64
+				Segments []json.RawMessage
+			}
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v.Language != "english" || v.Duration != 11 {
+				t.Errorf("verbose_json: %+v (%v)", v, err)
+			}
+		}},
+		{"srt", func(t *testing.T, out string) {
+			if out != "" && !strings.HasPrefix(out, "1\n00:00:") {
+				t.Errorf("srt: %q", out)
+			}
+		}},
+		{"vtt", func(t *testing.T, out string) {
+			if !strings.HasPrefix(out, "WEBVTT\n") {
+				t.Errorf("vtt: %q", out)
+			}
+		}},
+		{"text", func(t *testing.T, out string) {
+			if !strings.HasSuffix(out, "\n") {
+				t.Errorf("text: %q", out)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			out, errOut, err := run(t, map[string]string{"EARSHOT_MODEL": model}, "",
+				"transcribe", "--language", "en", "--no-fallback", "--threads", "2", "--format", tt.format, jfk)
+			if err != nil {
+				t.Fatalf("%v: %s", err, errOut)
+			}
+			if errOut != "" {
+				t.Errorf("stderr: %q", errOut)
+			}
+			tt.check(t, out)
+		})
+	}
+}
+
+func TestTranscribeStdin(t *testing.T) {
+	model := testModel(t)
+	data, err := os.ReadFile(jfk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := run(t, nil, string(data), "transcribe", "-m", model, "-l", "en", "--no-fallback", "-f", "json", "-")
+	if err != nil || !strings.HasPrefix(out, `{"text":`) {
+		t.Fatalf("stdin: %q %q %v", out, errOut, err)
+	}
+}
+
+func TestTranscribeBadInput(t *testing.T) {
+	model := testModel(t)
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.wav")
+	os.WriteFile(text, []byte("this is not audio"), 0o644)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // in the returned error or on stderr
+	}{
+		{"no model", nil, []string{"transcribe", jfk}, "no model: pass --model"},
+		{"missing model", nil, []string{"transcribe", "-m", filepath.Join(dir, "none.bin"), jfk}, "cannot load model"},
+		{"model is audio", nil, []string{"transcribe", "-m", jfk, jfk}, "bad magic"},
+		{"missing file", nil, []string{"transcribe", "-m", model, filepath.Join(dir, "nope.wav")}, "nope.wav: no such file or directory"},
+		{"text file", nil, []string{"transcribe", "-m", model, text}, "notes.wav: audio: unsupported format"},
+		{"directory", nil, []string{"transcribe", "-m", model, dir}, ": is a directory"},
+		{"bad format", nil, []string{"transcribe", "-m", model, "-f", "xml", jfk}, `unknown --format "xml"`},
+		{"bad language", nil, []string{"transcribe", "-m", model, "-l", "elvish", jfk}, `unknown language "elvish"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, err := run(t, tt.env, "", tt.args...)
+			if err == nil {
+				t.Fatalf("succeeded: %q", out)
+			}
+			if msg := err.Error() + "\n" + errOut; !strings.Contains(msg, tt.wantErr) {
+				t.Errorf("error %q, stderr %q; want %q", err, errOut, tt.wantErr)
+			}
+			if strings.Count(errOut, "\n") > 1 {
+				t.Errorf("more than one line on stderr: %q", errOut)
+			}
+		})
+	}
+}
+
+// A bad file among good ones is reported, the others are still transcribed,
+// and the exit status says something failed.
+func TestTranscribeContinuesAfterBadFile(t *testing.T) {
+	model := testModel(t)
+	out, errOut, err := run(t, nil, "", "transcribe", "-m", model, "-l", "en", "--no-fallback", "-f", "json", jfk, "missing.wav", jfk)
+	if err == nil {
+		t.Fatal("no error for a missing file")
+	}
+	if n := strings.Count(out, `{"text":`); n != 2 {
+		t.Errorf("%d transcripts on stdout, want 2: %q", n, out)
+	}
+	if !strings.HasPrefix(errOut, "earshot: missing.wav: ") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
+
+func TestHelpSaysSynthIsMeaningless(t *testing.T) {
+	out, _, err := run(t, nil, "", "models", "synth", "--help")
+	if err != nil || !strings.Contains(out, "MEANINGLESS WORDS") {
+		t.Errorf("synth help: %q %v", out, err)
+	}
+}
