@@ -1,6 +1,7 @@
 // Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
 // built from the same sources, on a synthetic tiny-sized model and jfk.wav,
-// and prints the results side by side. `make bench` runs it.
+// and prints the results side by side; then a table of audio decoding speed
+// next to plain ffmpeg. `make bench` runs it.
 //
 // The synthetic model has whisper tiny's dimensions, so it costs what tiny
 // costs to run, but its words are meaningless: the benchmark measures time
@@ -37,9 +38,17 @@ func main() {
 		runs        = flag.Int("runs", 5, "runs per measurement")
 		threads     = flag.Int("threads", 2, "threads per request")
 		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
+		only        = flag.String("only", "", "print one table: engine or decode (default both)")
 	)
 	flag.Parse()
-	if err := run(*whisperRoot, *earshotBin, *wav, *modelPath, *runs, *threads); err != nil {
+	var err error
+	if *only == "" || *only == "engine" {
+		err = run(*whisperRoot, *earshotBin, *wav, *modelPath, *runs, *threads)
+	}
+	if err == nil && (*only == "" || *only == "decode") {
+		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-bench:", err)
 		os.Exit(1)
 	}
@@ -69,7 +78,7 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 	if err != nil {
 		return err
 	}
-	a, err := audio.Decode(context.Background(), data, audio.Limits{})
+	a, err := audio.Decoder{}.Decode(context.Background(), data)
 	if err != nil {
 		return err
 	}

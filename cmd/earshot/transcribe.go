@@ -25,6 +25,7 @@ type transcribeConfig struct {
 	opts    transcribe.Options
 	words   bool
 	gpu     bool
+	ffmpeg  string
 }
 
 func newTranscribeCmd(getenv func(string) string) *cobra.Command {
@@ -35,6 +36,10 @@ func newTranscribeCmd(getenv func(string) string) *cobra.Command {
 		Long: `Transcribe audio files and print each transcript on stdout, in the order given.
 FILE may be - to read standard input. Errors go to stderr, one line per file,
 and the exit status is 1 if any file failed.
+
+Input: WAV, MP3 and FLAC are decoded in process; Ogg (Vorbis, Opus), WebM,
+MP4/M4A, AAC and anything else ffmpeg reads go through ffmpeg when it is
+installed. The format is read from the bytes, never the file name.
 
 Formats are OpenAI's: json ({"text": ...}), text, srt, vtt and verbose_json
 (segments, tokens, probabilities; words with --word-timestamps). With several
@@ -67,6 +72,7 @@ files, json and verbose_json print one JSON document per line.`,
 	f.BoolVar(&c.opts.SplitOnWord, "split-on-word", false, "with --max-len, split between words")
 	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads")
 	f.BoolVar(&c.gpu, "gpu", true, "use the GPU when earshot was built with one")
+	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
 	return cmd
 }
 
@@ -96,11 +102,17 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 	}
 	defer engine.Close()
 
+	if c.ffmpeg == "" {
+		c.ffmpeg = audio.LookFFmpeg()
+	}
+	dec := audio.Decoder{FFmpeg: c.ffmpeg}
+
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	failed := 0
 	for _, name := range files {
-		if err := transcribeFile(ctx, engine, c, name, stdin, out); err != nil {
+		warn := func(msg string) { fmt.Fprintf(stderr, "earshot: %s: warning: %s\n", name, msg) }
+		if err := transcribeFile(ctx, engine, dec, c, name, stdin, out, warn); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -119,7 +131,7 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 	return nil
 }
 
-func transcribeFile(ctx context.Context, e *transcribe.Engine, c transcribeConfig, name string, stdin io.Reader, out io.Writer) error {
+func transcribeFile(ctx context.Context, e *transcribe.Engine, dec audio.Decoder, c transcribeConfig, name string, stdin io.Reader, out io.Writer, warn func(string)) error {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -132,9 +144,12 @@ func transcribeFile(ctx context.Context, e *transcribe.Engine, c transcribeConfi
 		}
 		r = f
 	}
-	a, err := audio.Read(ctx, r, audio.Limits{})
+	a, err := dec.Read(ctx, r)
 	if err != nil {
 		return err
+	}
+	if a.Warning != "" {
+		warn(a.Warning)
 	}
 	res, err := e.Transcribe(ctx, transcribe.Request{Samples: a.Samples, Options: c.opts})
 	if err != nil {

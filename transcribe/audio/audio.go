@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"time"
 
 	"github.com/earshot-dev/earshot/transcribe"
@@ -34,6 +35,8 @@ type Limits struct {
 	// MaxDuration is the longest audio accepted (default 4 hours); it is
 	// checked from headers before decoding where the format declares it.
 	MaxDuration time.Duration
+	// Timeout bounds an ffmpeg run (default 5 minutes).
+	Timeout time.Duration
 }
 
 // Defaults for Limits.
@@ -48,6 +51,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDuration <= 0 {
 		l.MaxDuration = DefaultMaxDuration
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 5 * time.Minute
 	}
 	return l
 }
@@ -73,6 +79,9 @@ type Audio struct {
 	// SampleRate and Channels are the source's.
 	SampleRate int
 	Channels   int
+	// Warning, when set, says the input was damaged and only the audio
+	// before the damage was decoded.
+	Warning string
 }
 
 // Duration is the length of the decoded audio.
@@ -80,9 +89,27 @@ func (a *Audio) Duration() time.Duration {
 	return time.Duration(len(a.Samples)) * time.Second / transcribe.SampleRate
 }
 
+// Decoder decodes audio within its Limits. The zero value decodes WAV, MP3
+// and FLAC in process and refuses formats that need ffmpeg.
+type Decoder struct {
+	Limits Limits
+	// FFmpeg is the path of an ffmpeg binary for the formats Go cannot
+	// decode here (Ogg, Opus, WebM, MP4/M4A, AAC, ...); empty means none.
+	FFmpeg string
+}
+
+// LookFFmpeg returns the path of ffmpeg on $PATH, or "" when it is missing.
+func LookFFmpeg() string {
+	p, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
 // Decode decodes a whole input held in memory.
-func Decode(ctx context.Context, data []byte, lim Limits) (*Audio, error) {
-	lim = lim.withDefaults()
+func (d Decoder) Decode(ctx context.Context, data []byte) (*Audio, error) {
+	lim := d.Limits.withDefaults()
 	if int64(len(data)) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, more than the limit of %d", ErrTooLarge, len(data), lim.MaxBytes)
 	}
@@ -97,10 +124,17 @@ func Decode(ctx context.Context, data []byte, lim Limits) (*Audio, error) {
 	switch format {
 	case "wav":
 		a, err = decodeWAV(data, lim)
+	case "mp3":
+		a, err = decodeMP3(data, lim)
+	case "flac":
+		a, err = decodeFLAC(data, lim)
 	case "":
 		return nil, fmt.Errorf("%w: the data is not audio in any format earshot knows", ErrUnsupported)
 	default:
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
+		if d.FFmpeg == "" {
+			return nil, fmt.Errorf("%w: %s needs ffmpeg, which is not installed (install it: sudo apt-get install -y ffmpeg)", ErrUnsupported, format)
+		}
+		a, err = decodeFFmpeg(ctx, d.FFmpeg, format, data, lim)
 	}
 	if err != nil {
 		return nil, err
@@ -114,10 +148,10 @@ func Decode(ctx context.Context, data []byte, lim Limits) (*Audio, error) {
 	return a, nil
 }
 
-// Read reads at most lim.MaxBytes from r and decodes it; a longer input is
-// ErrTooLarge, found without reading more than one byte past the limit.
-func Read(ctx context.Context, r io.Reader, lim Limits) (*Audio, error) {
-	lim = lim.withDefaults()
+// Read reads at most Limits.MaxBytes from r and decodes it; a longer input
+// is ErrTooLarge, found without reading more than one byte past the limit.
+func (d Decoder) Read(ctx context.Context, r io.Reader) (*Audio, error) {
+	lim := d.Limits.withDefaults()
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
@@ -126,7 +160,7 @@ func Read(ctx context.Context, r io.Reader, lim Limits) (*Audio, error) {
 	if n > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
-	return Decode(ctx, buf.Bytes(), lim)
+	return d.Decode(ctx, buf.Bytes())
 }
 
 // Sniff names the container format from the first bytes of data ("wav",
@@ -146,7 +180,11 @@ func Sniff(data []byte) string {
 	case has(0, "\x1a\x45\xdf\xa3"):
 		return "webm"
 	case has(4, "ftyp"):
-		return "mp4"
+		return "mp4" // and M4A, MOV, 3GP: ffmpeg tells them apart
+	case has(0, "caff"):
+		return "caf"
+	case has(0, "\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+		return "asf" // WMA
 	case has(0, "FORM") && (has(8, "AIFF") || has(8, "AIFC")):
 		return "aiff"
 	case has(0, "#!AMR"):

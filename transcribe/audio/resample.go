@@ -2,23 +2,24 @@ package audio
 
 import (
 	"math"
+	"slices"
 
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
 // Resampling is a polyphase windowed-sinc filter (Kaiser window, beta 8.6,
-// 32 zero crossings a side), written here because no maintained pure-Go
+// 16 zero crossings a side), written here because no maintained pure-Go
 // resampler exists (the Go ports of libsamplerate and soxr need cgo or are
 // unmaintained). For a rate ratio L/M (reduced), the filter is tabulated for
 // each of the L output phases once, so each output sample costs one dot
-// product of 2*32*max(1, M/L) taps. The cutoff sits at 0.95 of the lower
+// product of about 2*16*max(1, M/L)/0.95 taps. The cutoff sits at 0.95 of the lower
 // Nyquist frequency, so a tone above 8 kHz in 44.1 kHz audio is attenuated by
 // more than 80 dB instead of folding back into the speech band, and the
 // passband (speech up to about 7.6 kHz) is flat. Linear or nearest-sample
 // resampling would alias, and whisper's log-mel features would see it.
 
 const (
-	zeroCrossings = 32
+	zeroCrossings = 16
 	kaiserBeta    = 8.6
 	cutoffShare   = 0.95
 	maxPhases     = 4096 // larger L tabulates per output sample instead
@@ -42,11 +43,14 @@ func Resample(in []float32, hz int) []float32 {
 	// sums x[base-d] * h(d*L + phase) over the d with |d*L + phase| <= half,
 	// d from dmin(phase) up.
 	dmin := func(phase int) int { return -((half + phase) / L) }
+	// taps are stored in input order (oldest sample first), so the inner
+	// loop walks both slices forward and the compiler drops bounds checks.
 	taps := func(phase int) []float32 {
 		var h []float32
 		for d := dmin(phase); d*L+phase <= half; d++ {
 			h = append(h, float32(kernel(float64(d*L+phase), fc, half)*float64(L)))
 		}
+		slices.Reverse(h)
 		return h
 	}
 
@@ -69,24 +73,38 @@ func Resample(in []float32, hz int) []float32 {
 		} else {
 			h = taps(phase)
 		}
-		k := base - dmin(phase) // input sample of tap 0; tap j uses k-j
+		first := base - dmin(phase) - len(h) + 1 // input sample under h[0]
 		var sum float32
-		if k < len(in) && k-len(h)+1 >= 0 {
-			// Inside the signal: no bounds to check per tap.
-			x := in[k-len(h)+1 : k+1]
-			for j, c := range h {
-				sum += x[len(x)-1-j] * c
-			}
+		if first >= 0 && first+len(h) <= len(in) {
+			sum = dot(in[first:first+len(h)], h)
 		} else {
 			for j, c := range h {
-				if kj := k - j; kj >= 0 && kj < len(in) {
-					sum += in[kj] * c
+				if k := first + j; k >= 0 && k < len(in) {
+					sum += in[k] * c
 				}
 			}
 		}
 		res[i] = sum
 	}
 	return res
+}
+
+// dot is the inner product of x and h (same length), with four
+// accumulators so the additions do not wait on each other.
+func dot(x, h []float32) float32 {
+	x = x[:len(h)]
+	var s0, s1, s2, s3 float32
+	j := 0
+	for ; j+4 <= len(h); j += 4 {
+		s0 += x[j] * h[j]
+		s1 += x[j+1] * h[j+1]
+		s2 += x[j+2] * h[j+2]
+		s3 += x[j+3] * h[j+3]
+	}
+	for ; j < len(h); j++ {
+		s0 += x[j] * h[j]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // kernel is the Kaiser-windowed sinc at t upsampled samples from the centre.

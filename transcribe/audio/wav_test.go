@@ -95,7 +95,7 @@ func TestWAVEncodings(t *testing.T) {
 					s = append(s, v)
 				}
 			}
-			a, err := Decode(context.Background(), makeWAV(tt.tag, tt.bits, tt.channels, tt.rate, s, tt.extensible), Limits{})
+			a, err := Decoder{}.Decode(context.Background(), makeWAV(tt.tag, tt.bits, tt.channels, tt.rate, s, tt.extensible))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,12 +159,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"no samples", makeWAV(wavPCM, 16, 1, 16000, nil, false), Limits{}, ErrEmpty},
 		{"too large", good, Limits{MaxBytes: 100}, ErrTooLarge},
 		{"too long", long, Limits{MaxDuration: 2 * time.Second}, ErrTooLong},
-		{"flac without decoder", []byte("fLaC\x00\x00\x00\x22"), Limits{}, ErrUnsupported},
+		{"truncated flac", []byte("fLaC\x00\x00\x00\x22"), Limits{}, ErrCorrupt},
+		{"mp3 sync then garbage", []byte("\xff\xfb\x90\x00garbage"), Limits{}, ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := Decode(context.Background(), tt.data, tt.lim)
+			_, err := Decoder{Limits: tt.lim}.Decode(context.Background(), tt.data)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
@@ -179,7 +180,7 @@ func TestStreamingWAVWithoutLength(t *testing.T) {
 	w := makeWAV(wavPCM, 16, 1, 16000, make([]float64, 16000), false)
 	dataAt := bytes.Index(w, []byte("data"))
 	binary.LittleEndian.PutUint32(w[dataAt+4:], 0xffffffff)
-	a, err := Decode(context.Background(), w, Limits{})
+	a, err := Decoder{}.Decode(context.Background(), w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +191,10 @@ func TestStreamingWAVWithoutLength(t *testing.T) {
 
 func TestReadLimit(t *testing.T) {
 	w := makeWAV(wavPCM, 16, 1, 16000, make([]float64, 16000), false)
-	if _, err := Read(context.Background(), bytes.NewReader(w), Limits{MaxBytes: int64(len(w) - 1)}); !errors.Is(err, ErrTooLarge) {
+	if _, err := (Decoder{Limits: Limits{MaxBytes: int64(len(w) - 1)}}).Read(context.Background(), bytes.NewReader(w)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("err = %v, want ErrTooLarge", err)
 	}
-	if _, err := Read(context.Background(), bytes.NewReader(w), Limits{MaxBytes: int64(len(w))}); err != nil {
+	if _, err := (Decoder{Limits: Limits{MaxBytes: int64(len(w))}}).Read(context.Background(), bytes.NewReader(w)); err != nil {
 		t.Errorf("exactly at the limit: %v", err)
 	}
 }
@@ -211,7 +212,7 @@ func TestTestdataWAV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := Decode(context.Background(), data, Limits{})
+		a, err := Decoder{}.Decode(context.Background(), data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +229,7 @@ func FuzzDecodeWAV(f *testing.F) {
 	f.Add(makeWAV(wavPCM, 24, 1, 16000, make([]float64, 9), false))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WAVE"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := Decode(context.Background(), data, Limits{MaxDuration: time.Minute})
+		a, err := Decoder{Limits: Limits{MaxDuration: time.Minute}}.Decode(context.Background(), data)
 		if err != nil {
 			return
 		}

@@ -74,7 +74,7 @@ func loadWAV(t testing.TB, name string) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := audio.Decode(context.Background(), data, audio.Limits{})
+	a, err := audio.Decoder{}.Decode(context.Background(), data)
 	if err != nil {
 		t.Fatal(err)
 	}
