@@ -1,0 +1,164 @@
+// Package httpapi is earshot's OpenAI-compatible HTTP API, on gin.
+//
+// Routes: POST /v1/audio/transcriptions and /v1/audio/translations (OpenAI's
+// fields and response shapes, so OpenAI SDKs work by changing the base URL
+// and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent),
+// GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
+// "Authorization: Bearer <key>" unless auth is off. Errors always use
+// OpenAI's envelope and come from one mapping function (errors.go).
+//
+// The handler translates HTTP to and from the transcribe core and holds no
+// transcription logic. It is safe for concurrent use; it owns no goroutines
+// beyond those of the request being served, and holds nothing to Close.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/audio"
+)
+
+// Engine is what the API needs of the transcription core.
+type Engine interface {
+	Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error)
+	Model() transcribe.ModelInfo
+	Running() int
+	Queued() int
+}
+
+// KeyVerifier checks API keys.
+type KeyVerifier interface {
+	Verify(key string) bool
+}
+
+// Config is the API's configuration; main fills it from flags once.
+type Config struct {
+	Engine  Engine
+	Decoder audio.Decoder
+	// Keys verifies Bearer keys; nil turns auth off (--insecure-no-auth or
+	// a loopback server without keys).
+	Keys KeyVerifier
+	// MaxUpload is the largest accepted audio file in bytes (default 25 MiB).
+	MaxUpload int64
+	// ModelName is the served model's name; "whisper-1" is an alias of it.
+	ModelName string
+	// RetryAfter is sent with 429 responses (default 1 s).
+	RetryAfter time.Duration
+	Logger     *slog.Logger
+}
+
+// DefaultMaxUpload is OpenAI's limit, which clients already expect.
+const DefaultMaxUpload = 25 << 20
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg      Config
+	router   *gin.Engine
+	metrics  *metrics
+	draining atomic.Bool
+}
+
+// New builds the handler.
+func New(cfg Config) *Server {
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ModelName == "" {
+		cfg.ModelName = cfg.Engine.Model().Name
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Engine)}
+	r.Use(s.recover, s.requestID, s.observe)
+	r.NoRoute(func(c *gin.Context) {
+		s.fail(c, errorf(http.StatusNotFound, "invalid_request_error", "", "unknown_url", "Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, errorf(http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "%s is not allowed on %s.", c.Request.Method, c.Request.URL.Path))
+	})
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	v1 := r.Group("/v1", s.auth)
+	v1.GET("/models", s.listModels)
+	v1.GET("/models/:id", s.getModel)
+	v1.POST("/audio/transcriptions", s.openAI(false))
+	v1.POST("/audio/translations", s.openAI(true))
+	v1.POST("/transcriptions", s.modes)
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Drain marks the server as shutting down: /readyz answers 503 and new
+// transcription requests are refused with 503, while those running finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) ready(c *gin.Context) {
+	if s.draining.Load() {
+		s.fail(c, errDraining)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "model": s.cfg.ModelName})
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every response an x-request-id: the client's own when it
+// sent a sane one, else a new random one.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !requestIDRE.MatchString(id) {
+		var b [12]byte
+		rand.Read(b[:])
+		id = "req_" + hex.EncodeToString(b[:])
+	}
+	c.Set("request_id", id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// recover turns a panic in a handler into a 500 in OpenAI's envelope; the
+// process keeps serving.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", v)
+			s.fail(c, errorf(http.StatusInternalServerError, "server_error", "", "internal_error", "Internal server error."))
+		}
+	}()
+	c.Next()
+}
+
+// observe logs each request (never its audio, transcript or key) and counts it.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	d := time.Since(start)
+	s.metrics.request(route, status, d)
+	s.cfg.Logger.Info("request", "id", c.GetString("request_id"), "method", c.Request.Method,
+		"route", route, "status", status, "ms", d.Milliseconds())
+}
