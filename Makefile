@@ -14,12 +14,12 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib run test check unit fuzz bench clean help
+.PHONY: all build lib run test check unit fuzz examples bench clean help
 all: build
 
 help:
-	@echo "make run    build earshot and transcribe a sample (uses EARSHOT_MODEL if set)"
-	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing"
+	@echo "make run    build earshot and start the HTTP API on 127.0.0.1:8080 (EARSHOT_MODEL, EARSHOT_API_KEY)"
+	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing, examples"
 	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
 	@echo "make build  build $(BIN)    make lib  build whisper.cpp only"
 	@echo "CUDA=1      build whisper.cpp with CUDA"
@@ -30,20 +30,24 @@ lib:
 build: lib
 	@$(CGO_ENV); $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/earshot
 
-# Until earshot has its HTTP server, `make run` transcribes a sample through
-# the CLI. With no EARSHOT_MODEL it uses a synthetic model, whose words are
-# meaningless: it shows the pipeline working, not a transcript.
+# `make run` starts the HTTP API. The model is EARSHOT_MODEL; without one it
+# is a synthetic model, whose words are meaningless: it shows the service
+# working, not a transcript. The API key is EARSHOT_API_KEY, or a key made
+# for this run and printed.
+ADDR ?= 127.0.0.1:8080
 run: build
 	@model="$${EARSHOT_MODEL:-}"; \
 	if [ -z "$$model" ]; then \
 		model="$(MODEL_DIR)/ggml-synthetic-tiny-v2.bin"; \
 		[ -f "$$model" ] || { mkdir -p "$(MODEL_DIR)"; $(BIN) models synth --size tiny --out "$$model"; }; \
-		echo "earshot: EARSHOT_MODEL is not set; using a SYNTHETIC model with random weights: the words below are meaningless." >&2; \
-		echo "earshot: for a real transcript, set EARSHOT_MODEL=/path/to/ggml-base.en.bin (https://huggingface.co/ggerganov/whisper.cpp)" >&2; \
+		echo "earshot: EARSHOT_MODEL is not set; serving a SYNTHETIC model with random weights: its words are meaningless." >&2; \
+		echo "earshot: for real transcripts, set EARSHOT_MODEL=/path/to/ggml-base.en.bin (https://huggingface.co/ggerganov/whisper.cpp)" >&2; \
 	fi; \
-	$(BIN) transcribe --model "$$model" --format verbose_json --language en testdata/audio/jfk.wav
+	keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
+	echo "earshot: try it: curl $(ADDR)/v1/audio/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav" >&2; \
+	exec $(BIN) serve --addr $(ADDR) --model "$$model" $$keyflag
 
-test: check unit fuzz
+test: check unit fuzz examples
 
 check: lib
 	@echo "== gofmt"; out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -65,6 +69,10 @@ fuzz: lib
 		echo "== fuzz $$t ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 	done
+
+# The Python (httpx), Node (openai SDK) and curl examples against a real server.
+examples: build
+	@echo "== examples"; examples/run.sh $(BIN)
 
 bench: build
 	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN)

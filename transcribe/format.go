@@ -17,15 +17,12 @@ var ResponseFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
 // ErrFormat is returned for a response format that is not one of ResponseFormats.
 var ErrFormat = fmt.Errorf("%w: unknown response format", ErrInvalidOptions)
 
-// ContentType is the MIME type of a response format.
+// ContentType is the MIME type OpenAI's API sends for a response format:
+// text/plain for text, srt and vtt, JSON otherwise.
 func ContentType(format string) string {
 	switch format {
-	case "text":
+	case "text", "srt", "vtt":
 		return "text/plain; charset=utf-8"
-	case "srt":
-		return "application/x-subrip; charset=utf-8"
-	case "vtt":
-		return "text/vtt; charset=utf-8"
 	}
 	return "application/json"
 }

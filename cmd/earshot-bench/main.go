@@ -1,7 +1,8 @@
 // Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
 // built from the same sources, on a synthetic tiny-sized model and jfk.wav,
-// and prints the results side by side; then a table of audio decoding speed
-// next to plain ffmpeg. `make bench` runs it.
+// and prints the results side by side; then the HTTP API against
+// whisper-server, and audio decoding speed next to plain ffmpeg. `make bench`
+// runs it.
 //
 // The synthetic model has whisper tiny's dimensions, so it costs what tiny
 // costs to run, but its words are meaningless: the benchmark measures time
@@ -38,12 +39,19 @@ func main() {
 		runs        = flag.Int("runs", 5, "runs per measurement")
 		threads     = flag.Int("threads", 2, "threads per request")
 		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
-		only        = flag.String("only", "", "print one table: engine or decode (default both)")
+		only        = flag.String("only", "", "print one table: engine, http or decode (default all)")
+		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs")
 	)
 	flag.Parse()
-	var err error
-	if *only == "" || *only == "engine" {
-		err = run(*whisperRoot, *earshotBin, *wav, *modelPath, *runs, *threads)
+	model, err := benchModel(*modelPath)
+	if err == nil && *whisperRoot == "" && *only != "decode" {
+		err = fmt.Errorf("-whisper is required (make bench passes it)")
+	}
+	if err == nil && (*only == "" || *only == "engine") {
+		err = run(*whisperRoot, *earshotBin, *wav, model, *runs, *threads)
+	}
+	if err == nil && (*only == "" || *only == "http") {
+		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, *load)
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
@@ -54,26 +62,28 @@ func main() {
 	}
 }
 
+// benchModel is the model to measure: the one given, or a synthetic
+// tiny-sized model written once into the cache.
+func benchModel(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	path = filepath.Join(cache, "earshot", "models", ggml.Tiny.FileName())
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	return path, ggml.SynthesizeFile(path, ggml.Tiny, 1)
+}
+
 func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) error {
-	if whisperRoot == "" {
-		return fmt.Errorf("-whisper is required (make bench passes it)")
-	}
 	cli := filepath.Join(whisperRoot, "bin", "whisper-cli")
-	if modelPath == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return err
-		}
-		modelPath = filepath.Join(cache, "earshot", "models", ggml.Tiny.FileName())
-		if _, err := os.Stat(modelPath); err != nil {
-			if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
-				return err
-			}
-			if err := ggml.SynthesizeFile(modelPath, ggml.Tiny, 1); err != nil {
-				return err
-			}
-		}
-	}
 	data, err := os.ReadFile(wav)
 	if err != nil {
 		return err

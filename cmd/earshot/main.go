@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,8 +43,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) stri
 		Use:   "earshot",
 		Short: "Private speech-to-text for AI agents",
 		Long: `earshot turns audio into text on this machine with whisper.cpp: audio never
-leaves it. It transcribes files from the command line and will serve an
-OpenAI-compatible HTTP API and an MCP tool to agents.
+leaves it. It transcribes files from the command line and serves an
+OpenAI-compatible HTTP API to agents and apps.
 
 The model is a ggml whisper file, given with --model or EARSHOT_MODEL.`,
 		Version:       version,
@@ -54,8 +55,29 @@ The model is a ggml whisper file, given with --model or EARSHOT_MODEL.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
+		newServeCmd(getenv),
 		newTranscribeCmd(getenv),
+		newKeysCmd(getenv),
 		newModelsCmd(),
 	)
 	return root
+}
+
+var errNoModel = errors.New("no model: pass --model PATH or set EARSHOT_MODEL to a ggml whisper model " +
+	"(for example ggml-base.en.bin from https://huggingface.co/ggerganov/whisper.cpp)")
+
+// dataDir is where earshot keeps its keys (and models): $EARSHOT_HOME, else
+// ${XDG_DATA_HOME:-~/.local/share}/earshot.
+func dataDir(getenv func(string) string) string {
+	if d := getenv("EARSHOT_HOME"); d != "" {
+		return d
+	}
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "earshot")
+	}
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".local", "share", "earshot")
 }

@@ -85,8 +85,7 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 		return err
 	}
 	if c.model == "" {
-		return errors.New("no model: pass --model PATH or set EARSHOT_MODEL to a ggml whisper model " +
-			"(for example ggml-base.en.bin from https://huggingface.co/ggerganov/whisper.cpp)")
+		return errNoModel
 	}
 	if slices.Contains(files, "-") && len(files) > 1 {
 		return errors.New("- (stdin) cannot be combined with other files")

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/earshot-dev/earshot/httpapi"
+	"github.com/earshot-dev/earshot/keys"
+	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
+)
+
+type serveConfig struct {
+	addr            string
+	model           string
+	home            string
+	maxUpload       string
+	threads         int
+	workers         int
+	queue           int
+	noAuth          bool
+	sessionKey      bool
+	envKey          string
+	ffmpeg          string
+	gpu             bool
+	shutdownTimeout time.Duration
+}
+
+func newServeCmd(getenv func(string) string) *cobra.Command {
+	var c serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Serve the OpenAI-compatible HTTP API",
+		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
+(OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
+(mode=raw), GET /v1/models, /healthz, /readyz and /metrics.
+
+Every /v1 route needs "Authorization: Bearer KEY". Keys come from
+'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
+address without any key, auth is off; on any other address earshot refuses to
+start without a key unless --insecure-no-auth is given.
+
+SIGINT or SIGTERM stops accepting, lets running requests finish for up to
+--shutdown-timeout, and exits 0.`,
+		Example: `  EARSHOT_MODEL=ggml-base.en.bin earshot serve
+  earshot keys create --name laptop && earshot serve --addr 0.0.0.0:8080 --model ggml-small.bin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.model == "" {
+				c.model = getenv("EARSHOT_MODEL")
+			}
+			c.envKey = getenv("EARSHOT_API_KEY")
+			c.home = dataDir(getenv)
+			return runServe(cmd.Context(), c, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVarP(&c.model, "model", "m", "", "path to a ggml whisper model (default $EARSHOT_MODEL)")
+	f.StringVar(&c.maxUpload, "max-upload", "25MiB", "largest audio upload (e.g. 25MiB, 100MB, 5000000)")
+	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads per request")
+	f.IntVar(&c.workers, "workers", 0, "requests transcribed at once (default CPUs/threads)")
+	f.IntVar(&c.queue, "queue", 0, "requests that may wait for a worker before 429 (default 4 x workers)")
+	f.BoolVar(&c.noAuth, "insecure-no-auth", false, "serve without API keys on a non-loopback address")
+	f.BoolVar(&c.sessionKey, "session-key", false, "make a random API key for this run only and print it on stderr")
+	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
+	f.BoolVar(&c.gpu, "gpu", true, "use the GPU when earshot was built with one")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running requests may finish on shutdown")
+	return cmd
+}
+
+func runServe(ctx context.Context, c serveConfig, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	maxUpload, err := parseSize(c.maxUpload)
+	if err != nil {
+		return fmt.Errorf("--max-upload: %w", err)
+	}
+	if c.model == "" {
+		return errNoModel
+	}
+	store, err := keys.Open(filepath.Join(c.home, "keys.json"))
+	if err != nil {
+		return err
+	}
+	if c.envKey != "" {
+		store.AddInMemory(c.envKey)
+	}
+	if c.sessionKey {
+		var b [32]byte
+		rand.Read(b[:])
+		k := keys.Prefix + hex.EncodeToString(b[:])
+		store.AddInMemory(k)
+		fmt.Fprintf(stderr, "earshot: API key for this run (kept in memory only): %s\n", k)
+	}
+	var verifier httpapi.KeyVerifier = store
+	if store.Active() == 0 {
+		if !isLoopback(c.addr) && !c.noAuth {
+			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
+		}
+		log.Warn("serving without API keys: any client that can reach the address can transcribe", "addr", c.addr)
+		verifier = nil
+	}
+
+	// Open the listener before loading the model: a busy port fails at once.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	m, err := whisper.Load(c.model, whisper.LoadOptions{GPU: c.gpu})
+	if err != nil {
+		return err
+	}
+	engine, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	defer engine.Close()
+	if c.ffmpeg == "" {
+		c.ffmpeg = audio.LookFFmpeg()
+	}
+	if c.ffmpeg == "" {
+		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC uploads will be refused (install: sudo apt-get install -y ffmpeg)")
+	}
+	api := httpapi.New(httpapi.Config{
+		Engine:    engine,
+		Decoder:   audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
+		Keys:      verifier,
+		MaxUpload: maxUpload,
+		Logger:    log,
+	})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Minute, // a 25 MB upload on a slow link
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	opts := engine.Options()
+	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
+		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", verifier != nil)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing running requests", "timeout", c.shutdownTimeout)
+	api.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout were cut", "error", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// isLoopback reports whether addr only listens on this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSize reads "25MiB", "100MB", "512KiB" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 || n*float64(mult) > 1<<40 {
+		return 0, fmt.Errorf("%q is not a size such as 25MiB", s)
+	}
+	return int64(n * float64(mult)), nil
+}
