@@ -224,8 +224,13 @@ func medianOf(n int, f func() error) (time.Duration, error) {
 		}
 		times = append(times, time.Since(start))
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return times[len(times)/2], nil
+	return median(times), nil
+}
+
+func median(times []time.Duration) time.Duration {
+	s := append([]time.Duration{}, times...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
 
 func quietRun(name string, args ...string) error {
