@@ -7,7 +7,6 @@ SHELL := bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN := bin/earshot
-MODEL_DIR := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/earshot/models
 # CUDA=1 builds whisper.cpp with ggml-cuda (needs nvcc); the cache key changes with it.
 export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 
@@ -18,7 +17,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 all: build
 
 help:
-	@echo "make run    build earshot and start the HTTP API on 127.0.0.1:8080 (EARSHOT_MODEL, EARSHOT_API_KEY)"
+	@echo "make run    build earshot and start the HTTP API on 127.0.0.1:8080 (pulls the default model; EARSHOT_MODEL, EARSHOT_API_KEY)"
 	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing, examples"
 	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
 	@echo "make build  build $(BIN)    make lib  build whisper.cpp only"
@@ -30,22 +29,14 @@ lib:
 build: lib
 	@$(CGO_ENV); $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/earshot
 
-# `make run` starts the HTTP API. The model is EARSHOT_MODEL; without one it
-# is a synthetic model, whose words are meaningless: it shows the service
-# working, not a transcript. The API key is EARSHOT_API_KEY, or a key made
-# for this run and printed.
+# `make run` starts the HTTP API with EARSHOT_MODEL (a file or a model name),
+# else the default model, downloaded on first use. The API key is
+# EARSHOT_API_KEY, or a key made for this run and printed.
 ADDR ?= 127.0.0.1:8080
 run: build
-	@model="$${EARSHOT_MODEL:-}"; \
-	if [ -z "$$model" ]; then \
-		model="$(MODEL_DIR)/ggml-synthetic-tiny-v2.bin"; \
-		[ -f "$$model" ] || { mkdir -p "$(MODEL_DIR)"; $(BIN) models synth --size tiny --out "$$model"; }; \
-		echo "earshot: EARSHOT_MODEL is not set; serving a SYNTHETIC model with random weights: its words are meaningless." >&2; \
-		echo "earshot: for real transcripts, set EARSHOT_MODEL=/path/to/ggml-base.en.bin (https://huggingface.co/ggerganov/whisper.cpp)" >&2; \
-	fi; \
-	keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
+	@keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
 	echo "earshot: try it: curl $(ADDR)/v1/audio/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav" >&2; \
-	exec $(BIN) serve --addr $(ADDR) --model "$$model" $$keyflag
+	exec $(BIN) serve --addr $(ADDR) $$keyflag
 
 test: check unit fuzz examples
 

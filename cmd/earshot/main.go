@@ -46,7 +46,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) stri
 leaves it. It transcribes files from the command line and serves an
 OpenAI-compatible HTTP API to agents and apps.
 
-The model is a ggml whisper file, given with --model or EARSHOT_MODEL.`,
+The model is a ggml whisper file or a model name (base, small.en, ...), given
+with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -58,13 +59,10 @@ The model is a ggml whisper file, given with --model or EARSHOT_MODEL.`,
 		newServeCmd(getenv),
 		newTranscribeCmd(getenv),
 		newKeysCmd(getenv),
-		newModelsCmd(),
+		newModelsCmd(getenv),
 	)
 	return root
 }
-
-var errNoModel = errors.New("no model: pass --model PATH or set EARSHOT_MODEL to a ggml whisper model " +
-	"(for example ggml-base.en.bin from https://huggingface.co/ggerganov/whisper.cpp)")
 
 // dataDir is where earshot keeps its keys (and models): $EARSHOT_HOME, else
 // ${XDG_DATA_HOME:-~/.local/share}/earshot.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
@@ -17,7 +20,16 @@ import (
 func run(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	root := newRoot(strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+	home := t.TempDir() // never the user's real keys and models
+	root := newRoot(strings.NewReader(stdin), &out, &errb, func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		if k == "EARSHOT_HOME" {
+			return home
+		}
+		return ""
+	})
 	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
 	return out.String(), errb.String(), err
@@ -110,8 +122,9 @@ func TestTranscribeBadInput(t *testing.T) {
 		args    []string
 		wantErr string // in the returned error or on stderr
 	}{
-		{"no model", nil, []string{"transcribe", jfk}, "no model: pass --model"},
-		{"missing model", nil, []string{"transcribe", "-m", filepath.Join(dir, "none.bin"), jfk}, "cannot load model"},
+		{"default model not downloaded", nil, []string{"transcribe", jfk}, "run `earshot models pull base`"},
+		{"unknown model name", nil, []string{"transcribe", "-m", "gpt-9", jfk}, `unknown model "gpt-9"`},
+		{"missing model file", nil, []string{"transcribe", "-m", filepath.Join(dir, "none.bin"), jfk}, "none.bin: no such file"},
 		{"model is audio", nil, []string{"transcribe", "-m", jfk, jfk}, "bad magic"},
 		{"missing file", nil, []string{"transcribe", "-m", model, filepath.Join(dir, "nope.wav")}, "nope.wav: no such file or directory"},
 		{"text file", nil, []string{"transcribe", "-m", model, text}, "notes.wav: audio: unsupported format"},
@@ -182,5 +195,37 @@ func TestTranscribeFormatsIn(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestModelsCommands(t *testing.T) {
+	out, _, err := run(t, nil, "", "models", "list")
+	if err != nil || !strings.Contains(out, "base (default)") || !strings.Contains(out, "large-v3-turbo-q5_0") {
+		t.Errorf("models list: %v\n%s", err, out)
+	}
+	if _, _, err := run(t, nil, "", "models", "path", "tiny"); err == nil || !strings.Contains(err.Error(), "earshot models pull tiny") {
+		t.Errorf("models path of a missing model: %v", err)
+	}
+}
+
+// With no network (here: a mirror that is not there), serve stops within
+// seconds and says what to do.
+func TestServeOfflineSaysWhatToDo(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	base := closed.URL
+	closed.Close()
+	start := time.Now()
+	_, errOut, err := run(t, map[string]string{"EARSHOT_MODEL_BASE_URL": base}, "", "serve", "--addr", "127.0.0.1:0")
+	if err == nil {
+		t.Fatal("serve started without a model")
+	}
+	msg := err.Error() + errOut
+	for _, want := range []string{"ggml-base.bin", "may be offline", "EARSHOT_MODEL=", "EARSHOT_MODEL_BASE_URL="} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q: %s", want, msg)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

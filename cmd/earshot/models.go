@@ -1,19 +1,168 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
 )
 
-func newModelsCmd() *cobra.Command {
+// modelStore is the model cache: $EARSHOT_HOME/models, downloading from
+// EARSHOT_MODEL_BASE_URL (default Hugging Face), with progress on stderr.
+func modelStore(getenv func(string) string, stderr io.Writer) *models.Store {
+	return &models.Store{
+		Dir:      filepath.Join(dataDir(getenv), "models"),
+		BaseURL:  getenv("EARSHOT_MODEL_BASE_URL"),
+		Progress: progressPrinter(stderr),
+	}
+}
+
+// resolveModel turns --model (a path, a model name, whisper-1, or empty for
+// the default) into a file, pulling a missing named model when pull is set.
+// It returns the path and the name the model is served under.
+func resolveModel(ctx context.Context, s *models.Store, model string, pull bool) (path, name string, err error) {
+	if model == "" || model == "whisper-1" {
+		model = models.DefaultModel
+	}
+	if st, err := os.Stat(model); err == nil && !st.IsDir() {
+		return model, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(model), "ggml-"), ".bin"), nil
+	}
+	path, err = s.Resolve(model)
+	if errors.Is(err, models.ErrNotCached) && pull {
+		path, err = s.Pull(ctx, model)
+	}
+	return path, model, err
+}
+
+// progressPrinter draws a bar on a terminal and prints a line every few
+// seconds otherwise (logs, CI).
+func progressPrinter(w io.Writer) func(models.Progress) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	var last time.Time
+	return func(p models.Progress) {
+		switch {
+		case p.RetryAfter != nil:
+			fmt.Fprintf(w, "\nearshot: download of %s interrupted (%v); resuming\n", p.Name, p.RetryAfter)
+			return
+		case p.Verifying:
+			fmt.Fprintf(w, "earshot: verifying %s\n", p.Name)
+			return
+		}
+		pct := ""
+		if p.Total > 0 {
+			pct = fmt.Sprintf("%3.0f%% ", 100*float64(p.Done)/float64(p.Total))
+		}
+		line := fmt.Sprintf("pulling %s: %s%s / %s, %s/s", p.Name, pct, mb(p.Done), mb(p.Total), mb(int64(p.BytesPerS)))
+		switch {
+		case tty:
+			bar := ""
+			if p.Total > 0 {
+				n := int(30 * p.Done / p.Total)
+				bar = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 30-n) + "] "
+			}
+			fmt.Fprintf(w, "\r%s%s   ", bar, line)
+			if p.Finished {
+				fmt.Fprintln(w)
+			}
+		case p.Finished || time.Since(last) > 5*time.Second:
+			last = time.Now()
+			fmt.Fprintln(w, "earshot: "+line)
+		}
+	}
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+
+func newModelsCmd(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "models",
-		Short: "Manage whisper models",
+		Short: "Download, list and remove whisper models",
+		Long: `Models are whisper.cpp's ggml files, named as whisper.cpp names them (tiny, base.en,
+large-v3-turbo-q5_0, ...). They are downloaded from
+https://huggingface.co/ggerganov/whisper.cpp (or EARSHOT_MODEL_BASE_URL, a mirror
+serving the same ggml-NAME.bin files) into $EARSHOT_HOME/models (default
+~/.local/share/earshot/models), checked against the SHA-1 whisper.cpp publishes and
+for structure, and resumed if the connection breaks.`,
 	}
-	cmd.AddCommand(newSynthCmd())
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List known models and which are downloaded",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s := modelStore(getenv, cmd.ErrOrStderr())
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSIZE\tLANGUAGES\tWEIGHTS\tCHECKSUM\tDOWNLOADED")
+			for _, i := range models.Catalog {
+				langs := "99 languages"
+				if i.English() {
+					langs = "English"
+				}
+				check := "sha1"
+				if i.SHA1 == "" {
+					check = "none published"
+				}
+				cached := ""
+				if s.Cached(i.Name) {
+					cached = "yes"
+				}
+				def := ""
+				if i.Name == models.DefaultModel {
+					def = " (default)"
+				}
+				fmt.Fprintf(tw, "%s%s\t~%d MiB\t%s\t%s\t%s\t%s\n", i.Name, def, i.MiB, langs, i.Quantization(), check, cached)
+			}
+			return tw.Flush()
+		},
+	}
+	pull := &cobra.Command{
+		Use:   "pull NAME",
+		Short: "Download a model (resumes an interrupted download)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := modelStore(getenv, cmd.ErrOrStderr()).Pull(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	path := &cobra.Command{
+		Use:   "path NAME",
+		Short: "Print the file of a downloaded model",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := modelStore(getenv, cmd.ErrOrStderr()).Resolve(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Delete a downloaded model",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return modelStore(getenv, cmd.ErrOrStderr()).Remove(args[0])
+		},
+	}
+	cmd.AddCommand(list, pull, path, rm, newSynthCmd())
 	return cmd
 }
 
@@ -33,7 +182,7 @@ the whole pipeline (loading, encoding, decoding, timestamps, concurrency) on
 machines that cannot download real weights. Never use it to transcribe.
 
 Sizes: "test" is a few MB and fast, for unit tests; "tiny" has the dimensions
-of whisper's tiny model (about 75 MB) and costs what tiny costs to run, for
+of whisper's tiny model (about 78 MB) and costs what tiny costs to run, for
 benchmarks. The same size and seed always give the same file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
+	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper"
@@ -28,6 +29,7 @@ import (
 type serveConfig struct {
 	addr            string
 	model           string
+	noPull          bool
 	home            string
 	maxUpload       string
 	threads         int
@@ -57,7 +59,8 @@ start without a key unless --insecure-no-auth is given.
 
 SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 --shutdown-timeout, and exits 0.`,
-		Example: `  EARSHOT_MODEL=ggml-base.en.bin earshot serve
+		Example: `  earshot serve                       # pulls and serves the default model (base)
+  EARSHOT_MODEL=ggml-base.en.bin earshot serve
   earshot keys create --name laptop && earshot serve --addr 0.0.0.0:8080 --model ggml-small.bin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,12 +69,13 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 			}
 			c.envKey = getenv("EARSHOT_API_KEY")
 			c.home = dataDir(getenv)
-			return runServe(cmd.Context(), c, cmd.ErrOrStderr())
+			return runServe(cmd.Context(), c, modelStore(getenv, cmd.ErrOrStderr()), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	f.StringVarP(&c.model, "model", "m", "", "path to a ggml whisper model (default $EARSHOT_MODEL)")
+	f.StringVarP(&c.model, "model", "m", "", "model file or name, pulled if missing (default $EARSHOT_MODEL, else "+models.DefaultModel+")")
+	f.BoolVar(&c.noPull, "no-pull", false, "fail instead of downloading a missing model")
 	f.StringVar(&c.maxUpload, "max-upload", "25MiB", "largest audio upload (e.g. 25MiB, 100MB, 5000000)")
 	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads per request")
 	f.IntVar(&c.workers, "workers", 0, "requests transcribed at once (default CPUs/threads)")
@@ -84,31 +88,28 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	return cmd
 }
 
-func runServe(ctx context.Context, c serveConfig, stderr io.Writer) error {
+func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	maxUpload, err := parseSize(c.maxUpload)
 	if err != nil {
 		return fmt.Errorf("--max-upload: %w", err)
 	}
-	if c.model == "" {
-		return errNoModel
-	}
-	store, err := keys.Open(filepath.Join(c.home, "keys.json"))
+	keyStore, err := keys.Open(filepath.Join(c.home, "keys.json"))
 	if err != nil {
 		return err
 	}
 	if c.envKey != "" {
-		store.AddInMemory(c.envKey)
+		keyStore.AddInMemory(c.envKey)
 	}
 	if c.sessionKey {
 		var b [32]byte
 		rand.Read(b[:])
 		k := keys.Prefix + hex.EncodeToString(b[:])
-		store.AddInMemory(k)
+		keyStore.AddInMemory(k)
 		fmt.Fprintf(stderr, "earshot: API key for this run (kept in memory only): %s\n", k)
 	}
-	var verifier httpapi.KeyVerifier = store
-	if store.Active() == 0 {
+	var verifier httpapi.KeyVerifier = keyStore
+	if keyStore.Active() == 0 {
 		if !isLoopback(c.addr) && !c.noAuth {
 			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
 		}
@@ -123,7 +124,11 @@ func runServe(ctx context.Context, c serveConfig, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
-	m, err := whisper.Load(c.model, whisper.LoadOptions{GPU: c.gpu})
+	modelPath, modelName, err := resolveModel(ctx, store, c.model, !c.noPull)
+	if err != nil {
+		return err
+	}
+	m, err := whisper.Load(modelPath, whisper.LoadOptions{GPU: c.gpu})
 	if err != nil {
 		return err
 	}
@@ -144,6 +149,7 @@ func runServe(ctx context.Context, c serveConfig, stderr io.Writer) error {
 		Decoder:   audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
 		Keys:      verifier,
 		MaxUpload: maxUpload,
+		ModelName: modelName,
 		Logger:    log,
 	})
 	srv := &http.Server{

@@ -52,11 +52,16 @@ files, json and verbose_json print one JSON document per line.`,
 			if c.model == "" {
 				c.model = getenv("EARSHOT_MODEL")
 			}
+			path, _, err := resolveModel(cmd.Context(), modelStore(getenv, cmd.ErrOrStderr()), c.model, false)
+			if err != nil {
+				return err
+			}
+			c.model = path
 			return runTranscribe(cmd.Context(), c, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&c.model, "model", "m", "", "path to a ggml whisper model (default $EARSHOT_MODEL)")
+	f.StringVarP(&c.model, "model", "m", "", "model file or downloaded model name (default $EARSHOT_MODEL, else base)")
 	f.StringVarP(&c.format, "format", "f", "text", "output format: "+strings.Join(transcribe.ResponseFormats, ", "))
 	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language code, e.g. en (default: detect)")
 	f.BoolVar(&c.opts.Translate, "translate", false, "translate the speech to English")
@@ -83,9 +88,6 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 	c.opts.TokenTimestamps = c.words
 	if err := c.opts.Validate(); err != nil {
 		return err
-	}
-	if c.model == "" {
-		return errNoModel
 	}
 	if slices.Contains(files, "-") && len(files) > 1 {
 		return errors.New("- (stdin) cannot be combined with other files")
