@@ -23,7 +23,6 @@ import (
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
-	"github.com/earshot-dev/earshot/transcribe/whisper"
 )
 
 type serveConfig struct {
@@ -128,19 +127,12 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	if err != nil {
 		return err
 	}
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{GPU: c.gpu})
+	engine, err := loadEngine(modelPath, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
 	if err != nil {
-		return err
-	}
-	engine, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
-	if err != nil {
-		m.Close()
 		return err
 	}
 	defer engine.Close()
-	if c.ffmpeg == "" {
-		c.ffmpeg = audio.LookFFmpeg()
-	}
+	c.ffmpeg = ffmpegPath(c.ffmpeg)
 	if c.ffmpeg == "" {
 		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC uploads will be refused (install: sudo apt-get install -y ffmpeg)")
 	}

@@ -92,21 +92,12 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 	if slices.Contains(files, "-") && len(files) > 1 {
 		return errors.New("- (stdin) cannot be combined with other files")
 	}
-	m, err := whisper.Load(c.model, whisper.LoadOptions{GPU: c.gpu})
+	engine, err := loadEngine(c.model, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: 1})
 	if err != nil {
-		return err
-	}
-	engine, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: c.threads, Workers: 1})
-	if err != nil {
-		m.Close()
 		return err
 	}
 	defer engine.Close()
-
-	if c.ffmpeg == "" {
-		c.ffmpeg = audio.LookFFmpeg()
-	}
-	dec := audio.Decoder{FFmpeg: c.ffmpeg}
+	dec := audio.Decoder{FFmpeg: ffmpegPath(c.ffmpeg)}
 
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
@@ -130,6 +121,29 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 		return exitError{fmt.Errorf("%d of %d files failed", failed, len(files))}
 	}
 	return nil
+}
+
+// loadEngine loads the model at path and starts an engine on it; the
+// engine owns the model and closes it.
+func loadEngine(path string, gpu bool, opts transcribe.EngineOptions) (*transcribe.Engine, error) {
+	m, err := whisper.Load(path, whisper.LoadOptions{GPU: gpu})
+	if err != nil {
+		return nil, err
+	}
+	e, err := transcribe.NewEngine(m, opts)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// ffmpegPath is the --ffmpeg flag, or ffmpeg on $PATH, or "" for none.
+func ffmpegPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return audio.LookFFmpeg()
 }
 
 func transcribeFile(ctx context.Context, e *transcribe.Engine, dec audio.Decoder, c transcribeConfig, name string, stdin io.Reader, out io.Writer, warn func(string)) error {

@@ -2,28 +2,7 @@
 
 package whisper
 
-import (
-	"errors"
-
-	"github.com/earshot-dev/earshot/transcribe"
-)
-
-// Errors from Load and Run.
-var (
-	// ErrUnavailable: this binary was built without whisper.cpp.
-	ErrUnavailable = errors.New("whisper: built without whisper.cpp (cgo disabled); build earshot with make")
-	// ErrModel: the model file is missing, unreadable or not a whisper model.
-	ErrModel = errors.New("whisper: cannot load model")
-	// ErrFailed: whisper.cpp reported a failure while transcribing.
-	ErrFailed = errors.New("whisper: transcription failed")
-)
-
-// LoadOptions are how a model is loaded.
-type LoadOptions struct {
-	GPU              bool
-	NoFlashAttention bool
-	Log              bool
-}
+import "github.com/earshot-dev/earshot/transcribe"
 
 // Model is unavailable without cgo.
 type Model struct{}

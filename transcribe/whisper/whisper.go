@@ -54,7 +54,6 @@ import "C"
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -68,27 +67,6 @@ import (
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
 )
-
-// Errors from Load and Run.
-var (
-	// ErrUnavailable: this binary was built without whisper.cpp.
-	ErrUnavailable = errors.New("whisper: built without whisper.cpp (cgo disabled)")
-	// ErrModel: the model file is missing, unreadable or not a whisper model.
-	ErrModel = errors.New("whisper: cannot load model")
-	// ErrFailed: whisper.cpp reported a failure while transcribing.
-	ErrFailed = errors.New("whisper: transcription failed")
-)
-
-// LoadOptions are how a model is loaded.
-type LoadOptions struct {
-	// GPU uses the GPU when whisper.cpp was built with one (make CUDA=1).
-	GPU bool
-	// NoFlashAttention turns off flash attention, which whisper.cpp (and
-	// whisper-cli) use by default.
-	NoFlashAttention bool
-	// Log lets whisper.cpp print its own diagnostics on stderr.
-	Log bool
-}
 
 var quietOnce sync.Once
 
