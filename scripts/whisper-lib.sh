@@ -143,7 +143,7 @@ libs="$libs -lggml-base"
 extra="-lstdc++ -lm -lpthread -fopenmp"
 if [ "${EARSHOT_CUDA:-0}" = 1 ]; then
 	cuda_lib="${CUDA_HOME:-/usr/local/cuda}/lib64"
-	extra="$extra -L$cuda_lib -lcudart -lcublas -lcublasLt -lcuda -ldl -lrt"
+	extra="$extra -L$cuda_lib -L$cuda_lib/stubs -lcudart -lcublas -lcublasLt -lcuda -ldl -lrt"
 fi
 printf -- '-L%s %s %s\n' "$root/lib" "$libs" "$extra" >"$work/out/ldflags"
 printf '%s\n' "$src_id" "${cmake_flags[*]}" >"$work/out/source"
