@@ -212,6 +212,9 @@ func (e *Engine) check(req *Request) error {
 		return fmt.Errorf("%w: %s of audio is longer than the limit of %s", ErrInvalidAudio,
 			(time.Duration(n) * time.Second / SampleRate).Round(time.Second), e.opts.MaxDuration)
 	}
+	if d := time.Duration(n) * time.Second / SampleRate; req.Options.Offset >= d {
+		return fmt.Errorf("%w: offset %s is past the end of %s of audio", ErrInvalidOptions, req.Options.Offset, d.Round(time.Millisecond))
+	}
 	for i, s := range req.Samples {
 		if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
 			return fmt.Errorf("%w: sample %d is %v", ErrInvalidAudio, i, s)

@@ -199,6 +199,7 @@ func TestValidation(t *testing.T) {
 		{"language", make([]float32, 10), transcribe.Options{Language: "xx"}, transcribe.ErrInvalidOptions},
 		{"temperature NaN", make([]float32, 10), transcribe.Options{Temperature: float32(math.NaN())}, transcribe.ErrInvalidOptions},
 		{"negative offset", make([]float32, 10), transcribe.Options{Offset: -time.Second}, transcribe.ErrInvalidOptions},
+		{"offset past the end", make([]float32, transcribe.SampleRate), transcribe.Options{Offset: time.Second}, transcribe.ErrInvalidOptions},
 		{"threads", make([]float32, 10), transcribe.Options{Threads: 1000}, transcribe.ErrInvalidOptions},
 		{"best of", make([]float32, 10), transcribe.Options{BestOf: -1}, transcribe.ErrInvalidOptions},
 		{"max len", make([]float32, 10), transcribe.Options{MaxSegmentLen: -1}, transcribe.ErrInvalidOptions},

@@ -272,7 +272,11 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	p := C.whisper_full_default_params(strategy)
 	p.n_threads = threads
 	p.offset_ms = C.int(min(o.Offset.Milliseconds(), math.MaxInt32))
-	p.duration_ms = C.int(min(o.Duration.Milliseconds(), math.MaxInt32))
+	if audio := time.Duration(len(req.Samples)) * time.Second / transcribe.SampleRate; o.Offset+o.Duration < audio {
+		// A duration past the end means "to the end", which whisper.cpp
+		// spells 0; it would otherwise plan windows beyond the audio.
+		p.duration_ms = C.int(min(o.Duration.Milliseconds(), math.MaxInt32))
+	}
 	p.translate = C.bool(o.Translate)
 	p.print_special = false
 	p.print_progress = false

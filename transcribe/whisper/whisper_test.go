@@ -455,6 +455,7 @@ func TestOptionsRun(t *testing.T) {
 		{"temperature", transcribe.Options{Language: "en", Temperature: 0.4, BestOf: 2}},
 		{"no fallback", transcribe.Options{Language: "en", NoFallback: true}},
 		{"offset and duration", transcribe.Options{Language: "en", Offset: 2 * time.Second, Duration: 5 * time.Second, NoFallback: true}},
+		{"duration past the end", transcribe.Options{Language: "en", Offset: 8 * time.Second, Duration: time.Hour, NoFallback: true}},
 		{"max segment length", transcribe.Options{Language: "en", MaxSegmentLen: 20, SplitOnWord: true, NoFallback: true}},
 	}
 	for _, tt := range tests {
