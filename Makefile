@@ -13,7 +13,7 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib run test check unit fuzz examples bench clean help
+.PHONY: all build lib deps test-deps run test check unit fuzz examples bench clean help
 all: build
 
 help:
@@ -26,6 +26,12 @@ help:
 lib:
 	@scripts/whisper-lib.sh >/dev/null
 
+# System tools: installed when running as root with apt, else the command is named.
+deps:
+	@scripts/system-deps.sh run
+test-deps:
+	@scripts/system-deps.sh test
+
 build: lib
 	@$(CGO_ENV); $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/earshot
 
@@ -33,12 +39,12 @@ build: lib
 # else the default model, downloaded on first use. The API key is
 # EARSHOT_API_KEY, or a key made for this run and printed.
 ADDR ?= 127.0.0.1:8080
-run: build
+run: build deps
 	@keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
 	echo "earshot: try it: curl $(ADDR)/v1/audio/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav" >&2; \
 	exec $(BIN) serve --addr $(ADDR) $$keyflag
 
-test: check unit fuzz examples
+test: test-deps check unit fuzz examples
 
 check: lib
 	@echo "== gofmt"; out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
