@@ -1,0 +1,56 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/earshot-dev/earshot/httpapi"
+	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/audio"
+)
+
+// echoEngine answers every request at once, so the fuzzer spends its time
+// in request parsing and audio decoding, the code that reads outside bytes.
+type echoEngine struct{}
+
+func (echoEngine) Transcribe(_ context.Context, req transcribe.Request) (*transcribe.Result, error) {
+	seg := transcribe.Segment{Text: " hello", End: 1}
+	if req.OnSegment != nil {
+		if err := req.OnSegment(seg); err != nil {
+			return nil, err
+		}
+	}
+	return &transcribe.Result{Language: "en", Duration: float64(len(req.Samples)) / transcribe.SampleRate, Segments: []transcribe.Segment{seg}}, nil
+}
+func (echoEngine) Model() transcribe.ModelInfo { return transcribe.ModelInfo{Name: "echo"} }
+func (echoEngine) Running() int                { return 0 }
+func (echoEngine) Queued() int                 { return 0 }
+
+// FuzzRequest: any body with any content type gets a response with a status
+// the API documents, never a panic (a 500 would mean one was recovered).
+func FuzzRequest(f *testing.F) {
+	jfk := testdata(f, "jfk.wav")[:4000]
+	body, ct := multipartBody(f, jfk, map[string]string{"model": "whisper-1", "response_format": "verbose_json", "timestamp_granularities[]": "word", "stream": "true"})
+	f.Add(body, ct, "/v1/audio/transcriptions")
+	body, ct = multipartBody(f, jfk, map[string]string{"mode": "raw", "language": "de", "temperature": "0.3"})
+	f.Add(body, ct, "/v1/transcriptions")
+	f.Add([]byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nRIFF\r\n--x--"), "multipart/form-data; boundary=x", "/v1/audio/translations")
+	api := httpapi.New(httpapi.Config{Engine: echoEngine{}, Decoder: audio.Decoder{}, MaxUpload: 1 << 16})
+	f.Fuzz(func(t *testing.T, body []byte, contentType, path string) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/transcriptions", bytes.NewReader(body))
+		if path == "/v1/audio/transcriptions" || path == "/v1/audio/translations" {
+			req.URL.Path = path
+		}
+		req.Header.Set("Content-Type", contentType)
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, req)
+		switch w.Code {
+		case 200, 400, 404, 413, 415:
+		default:
+			t.Fatalf("status %d for %q: %s", w.Code, contentType, w.Body.String())
+		}
+	})
+}
