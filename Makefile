@@ -59,12 +59,14 @@ unit: lib
 	@echo "== go test -race"; $(CGO_ENV); $(GO) test -race -count=1 -timeout 30m ./...
 
 # Each fuzz target runs briefly; `go test -fuzz=X -fuzztime=10m` runs one longer.
+# Minimizing a new input is capped too: by default it may take 60 s, and a
+# minimization still running when -fuzztime ends fails the run.
 FUZZTIME ?= 10s
 fuzz: lib
 	@$(CGO_ENV); for t in $$(grep -rho --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed 's/func //' | sort -u); do \
 		pkg=$$(grep -rl --include='*_test.go' "^func $$t(" . | head -1 | xargs dirname); \
 		echo "== fuzz $$t ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s "$$pkg"; \
 	done
 
 # The Python (httpx), Node (openai SDK) and curl examples against a real server.

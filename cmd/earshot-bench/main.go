@@ -100,19 +100,18 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 	opts := transcribe.Options{Language: "en"}
 	fmt.Printf("earshot benchmark: %s (%.1f s), synthetic tiny model %s (%.0f MB, random weights)\n",
 		filepath.Base(wav), a.Duration().Seconds(), filepath.Base(modelPath), modelMB)
-	fmt.Printf("settings: greedy, temperature 0 with fallback, language en, %d threads per request, %d runs each, median\n\n", threads, runs)
+	fmt.Printf("settings: greedy, temperature 0 with fallback, language en, %d threads per request, %d runs each interleaved with the baseline's, median\n\n", threads, runs)
 
 	cliArgs := []string{"-m", modelPath, "-f", wav, "-t", strconv.Itoa(threads), "-l", "en", "-bs", "1", "-bo", "5", "-np"}
-	cliTime, err := medianOf(runs, func() error { return quietRun(cli, cliArgs...) })
+	cold, err := interleaved(runs,
+		func() error { return quietRun(cli, cliArgs...) },
+		func() error {
+			return quietRun(earshotBin, "transcribe", "--model", modelPath, "--language", "en", "--threads", strconv.Itoa(threads), "--format", "json", wav)
+		})
 	if err != nil {
-		return fmt.Errorf("whisper-cli: %w", err)
+		return err
 	}
-	coldTime, err := medianOf(runs, func() error {
-		return quietRun(earshotBin, "transcribe", "--model", modelPath, "--language", "en", "--threads", strconv.Itoa(threads), "--format", "json", wav)
-	})
-	if err != nil {
-		return fmt.Errorf("earshot transcribe: %w", err)
-	}
+	cliTime, coldTime := cold[0], cold[1]
 
 	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
 	if err != nil {
@@ -133,10 +132,13 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 	if err := one(opts); err != nil { // warm up
 		return err
 	}
-	warmTime, err := medianOf(runs, func() error { return one(opts) })
+	// The warm request against whisper-cli, interleaved again, so that both
+	// sides of each row ran in the same spell of this machine.
+	warm, err := interleaved(runs, func() error { return quietRun(cli, cliArgs...) }, func() error { return one(opts) })
 	if err != nil {
 		return err
 	}
+	warmCLI, warmTime := warm[0], warm[1]
 	rss1 := peakRSS()
 
 	single := opts
@@ -197,7 +199,7 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s %.2f\t%s\t\n", name, fmtDur(ours), fmtDur(base), ratio, cmp, target, yes(met))
 	}
-	row(fmt.Sprintf("warm engine request vs whisper-cli (%d threads)", threads), warmTime, cliTime, 0.95, false)
+	row(fmt.Sprintf("warm engine request vs whisper-cli (%d threads)", threads), warmTime, warmCLI, 0.95, false)
 	row("earshot transcribe cold start vs whisper-cli", coldTime, cliTime, 1.05, false)
 	row("4 parallel (4 workers x 1 thread) vs sequential x 1 thread: throughput", parTime, seqTime, 1.0, true)
 	row(fmt.Sprintf("4 parallel (4 workers x 1 thread) vs sequential x %d threads: throughput", threads), parTime, seqBest, 1.0, true)
@@ -225,6 +227,26 @@ func medianOf(n int, f func() error) (time.Duration, error) {
 		times = append(times, time.Since(start))
 	}
 	return median(times), nil
+}
+
+// interleaved runs each function n times, in turn (a, b, a, b, ...), and
+// returns their medians: a machine whose speed drifts slows both alike.
+func interleaved(n int, fs ...func() error) ([]time.Duration, error) {
+	times := make([][]time.Duration, len(fs))
+	for range n {
+		for i, f := range fs {
+			start := time.Now()
+			if err := f(); err != nil {
+				return nil, err
+			}
+			times[i] = append(times[i], time.Since(start))
+		}
+	}
+	meds := make([]time.Duration, len(fs))
+	for i, t := range times {
+		meds[i] = median(t)
+	}
+	return meds, nil
 }
 
 func median(times []time.Duration) time.Duration {

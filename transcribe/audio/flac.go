@@ -31,7 +31,11 @@ func decodeFLAC(data []byte, lim Limits) (a *Audio, err error) {
 	if n := int64(info.NSamples); n > lim.maxFrames(rate) {
 		return nil, lim.tooLong(n, rate)
 	}
-	mono := make([]float32, 0, min(info.NSamples, uint64(lim.maxFrames(rate))))
+	// Frames go to the resampler as they are decoded: FLAC compresses
+	// silence to almost nothing, so a small file can hold hours of audio.
+	rs := newResampler(rate)
+	var block []float32
+	var frames int64
 	scale := 1 / float32(int64(1)<<(bps-1)) / float32(channels)
 	var warning string
 	for {
@@ -40,16 +44,21 @@ func decodeFLAC(data []byte, lim Limits) (a *Audio, err error) {
 			break
 		}
 		if err != nil {
-			if len(mono) == 0 {
+			if frames == 0 {
 				return nil, fmt.Errorf("%w: flac: %v", ErrCorrupt, err)
 			}
-			warning = fmt.Sprintf("flac: damaged frame after %.2f s (%v); decoded the audio before it", float64(len(mono))/float64(rate), err)
+			warning = fmt.Sprintf("flac: damaged frame after %.2f s (%v); decoded the audio before it", float64(frames)/float64(rate), err)
 			break
 		}
 		if len(f.Subframes) != channels {
 			return nil, fmt.Errorf("%w: flac frame has %d channels, stream %d", ErrCorrupt, len(f.Subframes), channels)
 		}
 		n := f.Subframes[0].NSamples
+		frames += int64(n)
+		if frames > lim.maxFrames(rate) {
+			return nil, lim.tooLong(frames, rate)
+		}
+		block = block[:0]
 		for i := range n {
 			var sum int64
 			for _, sf := range f.Subframes {
@@ -57,14 +66,12 @@ func decodeFLAC(data []byte, lim Limits) (a *Audio, err error) {
 					sum += int64(sf.Samples[i])
 				}
 			}
-			mono = append(mono, float32(sum)*scale)
+			block = append(block, float32(sum)*scale)
 		}
-		if int64(len(mono)) > lim.maxFrames(rate) {
-			return nil, lim.tooLong(int64(len(mono)), rate)
-		}
+		rs.push(block)
 	}
 	return &Audio{
-		Samples:    Resample(mono, rate),
+		Samples:    rs.finish(),
 		Format:     "flac",
 		Codec:      "flac",
 		SampleRate: rate,

@@ -29,36 +29,44 @@ func decodeMP3(data []byte, lim Limits) (a *Audio, err error) {
 		return nil, fmt.Errorf("%w: mp3 declares no sample rate", ErrCorrupt)
 	}
 	// Length is known from the frame index go-mp3 builds before decoding.
-	frames := d.Length() / 4
-	if frames > lim.maxFrames(rate) {
-		return nil, lim.tooLong(frames, rate)
+	if declared := d.Length() / 4; declared > lim.maxFrames(rate) {
+		return nil, lim.tooLong(declared, rate)
 	}
-	pcm := make([]byte, 0, max(0, d.Length()))
+	// Decoded blocks go to the resampler as they come, so audio at the
+	// source rate is never held whole.
+	rs := newResampler(rate)
 	buf := make([]byte, 64<<10)
+	mono := make([]float32, 0, len(buf)/4)
+	var frames int64
+	carry := 0 // bytes of a partial frame at the start of buf
 	for {
-		n, err := d.Read(buf)
-		pcm = append(pcm, buf[:n]...)
+		n, err := d.Read(buf[carry:])
+		n += carry
+		whole := n / 4 * 4
+		mono = mono[:0]
+		for i := 0; i < whole; i += 4 {
+			l := int16(binary.LittleEndian.Uint16(buf[i:]))
+			r := int16(binary.LittleEndian.Uint16(buf[i+2:]))
+			mono = append(mono, (float32(l)+float32(r))/(2<<15))
+		}
+		rs.push(mono)
+		frames += int64(len(mono))
+		carry = copy(buf, buf[whole:n])
+		if frames > lim.maxFrames(rate) {
+			return nil, lim.tooLong(frames, rate)
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if len(pcm) == 0 {
+			if frames == 0 {
 				return nil, fmt.Errorf("%w: mp3: %v", ErrCorrupt, err)
 			}
 			break // keep the audio decoded before the damage
 		}
-		if int64(len(pcm)/4) > lim.maxFrames(rate) {
-			return nil, lim.tooLong(int64(len(pcm)/4), rate)
-		}
-	}
-	mono := make([]float32, len(pcm)/4)
-	for i := range mono {
-		l := int16(binary.LittleEndian.Uint16(pcm[4*i:]))
-		r := int16(binary.LittleEndian.Uint16(pcm[4*i+2:]))
-		mono[i] = (float32(l) + float32(r)) / (2 << 15)
 	}
 	return &Audio{
-		Samples:    Resample(mono, rate),
+		Samples:    rs.finish(),
 		Format:     "mp3",
 		Codec:      "mp3",
 		SampleRate: rate,

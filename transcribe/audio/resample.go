@@ -22,71 +22,137 @@ const (
 	zeroCrossings = 16
 	kaiserBeta    = 8.6
 	cutoffShare   = 0.95
-	maxPhases     = 4096 // larger L tabulates per output sample instead
+	maxPhases     = 640 // filter phases tabulated at most: 11025 Hz needs 640, the most of any standard rate
 )
 
 // Resample converts mono samples at rate hz to transcribe.SampleRate.
 func Resample(in []float32, hz int) []float32 {
-	out := transcribe.SampleRate
-	if hz == out || len(in) == 0 {
+	if hz == transcribe.SampleRate || len(in) == 0 {
 		return in
 	}
-	g := gcd(hz, out)
-	L, M := out/g, hz/g // output = input * L / M
+	r := newResampler(hz)
+	r.push(in)
+	return r.finish()
+}
 
+// resampler converts a stream pushed in blocks, keeping only the input the
+// next outputs still need: decoders of compressed audio feed it frame by
+// frame, so a small file that expands to hours of high-rate audio never
+// holds that audio at its source rate.
+type resampler struct {
+	L, M  int64 // output = input * L / M
+	half  int
+	fc    float64
+	table [][]float32
+
+	in    []float32 // input from absolute index inOff on
+	inOff int64
+	total int64 // input samples pushed
+	outN  int64 // outputs produced
+	out   []float32
+	pass  bool // same rate: copy through
+}
+
+func newResampler(hz int) *resampler {
+	out := transcribe.SampleRate
+	if hz == out {
+		return &resampler{pass: true}
+	}
+	if out/gcd(hz, out) > maxPhases {
+		// An odd rate (44101 Hz, or a damaged header) would need a filter
+		// phase per output sample, each costing thousands of kernel
+		// evaluations. Resample as if from the nearest multiple of 25 Hz
+		// (which needs at most 640 phases): at most 12 Hz off, a timing
+		// error below 0.05% at 25 kHz and up.
+		hz = max(25, (hz+12)/25*25)
+	}
+	g := gcd(hz, out)
+	r := &resampler{L: int64(out / g), M: int64(hz / g)}
 	// The filter runs at the upsampled rate hz*L; its cutoff is the lower of
 	// the two Nyquist frequencies, as a fraction of the upsampled rate.
-	fc := cutoffShare * 0.5 / float64(max(L, M))
+	r.fc = cutoffShare * 0.5 / float64(max(r.L, r.M))
 	// Half-length in upsampled samples: zeroCrossings lobes of the sinc.
-	half := int(math.Ceil(zeroCrossings / (2 * fc)))
-	// Output i sits at upsampled position pos = i*M = base*L + phase and
-	// sums x[base-d] * h(d*L + phase) over the d with |d*L + phase| <= half,
-	// d from dmin(phase) up.
-	dmin := func(phase int) int { return -((half + phase) / L) }
-	// taps are stored in input order (oldest sample first), so the inner
-	// loop walks both slices forward and the compiler drops bounds checks.
-	taps := func(phase int) []float32 {
-		var h []float32
-		for d := dmin(phase); d*L+phase <= half; d++ {
-			h = append(h, float32(kernel(float64(d*L+phase), fc, half)*float64(L)))
-		}
-		slices.Reverse(h)
+	r.half = int(math.Ceil(zeroCrossings / (2 * r.fc)))
+	r.table = make([][]float32, r.L)
+	return r
+}
+
+// Output i sits at upsampled position pos = i*M = base*L + phase and sums
+// x[base-d] * h(d*L + phase) over the d with |d*L + phase| <= half, d from
+// dmin(phase) up.
+func (r *resampler) dmin(phase int) int { return -((r.half + phase) / int(r.L)) }
+
+// taps are stored in input order (oldest sample first), so the inner loop
+// walks both slices forward and the compiler drops bounds checks.
+func (r *resampler) taps(phase int) []float32 {
+	if h := r.table[phase]; h != nil {
 		return h
 	}
-
-	n := int(int64(len(in)) * int64(L) / int64(M))
-	res := make([]float32, n)
-	var table [][]float32
-	if L <= maxPhases {
-		table = make([][]float32, L)
+	L := int(r.L)
+	var h []float32
+	for d := r.dmin(phase); d*L+phase <= r.half; d++ {
+		h = append(h, float32(kernel(float64(d*L+phase), r.fc, r.half)*float64(L)))
 	}
-	for i := range res {
-		pos := int64(i) * int64(M) // position in the upsampled signal
-		base := int(pos / int64(L))
-		phase := int(pos % int64(L))
-		var h []float32
-		if table != nil {
-			if table[phase] == nil {
-				table[phase] = taps(phase)
-			}
-			h = table[phase]
-		} else {
-			h = taps(phase)
+	slices.Reverse(h)
+	r.table[phase] = h
+	return h
+}
+
+func (r *resampler) push(x []float32) {
+	if r.pass {
+		r.out = append(r.out, x...)
+		return
+	}
+	r.in = append(r.in, x...)
+	r.total += int64(len(x))
+	r.produce(false)
+}
+
+// finish produces the outputs that need input past the end (zeros) and
+// returns everything produced.
+func (r *resampler) finish() []float32 {
+	if !r.pass {
+		r.produce(true)
+	}
+	return r.out
+}
+
+// Len is the number of output samples produced so far.
+func (r *resampler) Len() int { return len(r.out) }
+
+func (r *resampler) produce(final bool) {
+	n := r.total * r.L / r.M // outputs the whole input makes
+	for ; r.outN < n; r.outN++ {
+		pos := r.outN * r.M // position in the upsampled signal
+		base, phase := pos/r.L, int(pos%r.L)
+		h := r.taps(phase)
+		first := base - int64(r.dmin(phase)) - int64(len(h)) + 1 // input sample under h[0]
+		if !final && first+int64(len(h)) > r.total {
+			break // needs input not pushed yet
 		}
-		first := base - dmin(phase) - len(h) + 1 // input sample under h[0]
+		lo := first - r.inOff // index into r.in
 		var sum float32
-		if first >= 0 && first+len(h) <= len(in) {
-			sum = dot(in[first:first+len(h)], h)
+		if lo >= 0 && lo+int64(len(h)) <= int64(len(r.in)) {
+			sum = dot(r.in[lo:lo+int64(len(h))], h)
 		} else {
 			for j, c := range h {
-				if k := first + j; k >= 0 && k < len(in) {
-					sum += in[k] * c
+				if k := lo + int64(j); k >= 0 && k < int64(len(r.in)) {
+					sum += r.in[k] * c
 				}
 			}
 		}
-		res[i] = sum
+		r.out = append(r.out, sum)
 	}
-	return res
+	// Drop the input that no later output reaches.
+	if r.outN < n || final {
+		pos := r.outN * r.M
+		phase := int(pos % r.L)
+		keep := pos/r.L - int64(r.dmin(phase)) - int64(len(r.taps(phase))) + 1
+		if drop := keep - r.inOff; drop > int64(len(r.in)/2) && drop > 0 {
+			r.in = append(r.in[:0], r.in[drop:]...)
+			r.inOff = keep
+		}
+	}
 }
 
 // dot is the inner product of x and h (same length), with four

@@ -3,6 +3,7 @@ package audio
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/earshot-dev/earshot/transcribe"
 )
@@ -62,6 +63,29 @@ func TestResampleKeepsToneAndRejectsAliases(t *testing.T) {
 		hi := Resample(sine(0, rate, 9000, 0.5, 1), rate)
 		if got := rms(hi); got > 0.5*1e-3 {
 			t.Errorf("%d Hz: 9 kHz tone leaks rms %.6f (alias at 7 kHz: %.6f)", rate, got, tone(hi, 7000))
+		}
+	}
+}
+
+// Odd rates resample in bounded time (snapped to a nearby rate) and keep the tone.
+func TestResampleOddRates(t *testing.T) {
+	for _, rate := range []int{44101, 7919, 655349, 3001} {
+		start := time.Now()
+		out := Resample(sine(0, rate, 440, 0.5, 2), rate)
+		// A guard against the per-sample filter path (minutes), not a speed test.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%d Hz: took %v", rate, d)
+		}
+		snapped := rate
+		if transcribe.SampleRate/gcd(rate, transcribe.SampleRate) > maxPhases {
+			snapped = (rate + 12) / 25 * 25
+		}
+		// The snapped rate shifts the tone by the same ratio.
+		if got := tone(out, 440*float64(snapped)/float64(rate)); math.Abs(got-0.5) > 0.02 {
+			t.Errorf("%d Hz: 440 Hz amplitude %.4f, want 0.5", rate, got)
+		}
+		if want := 2 * transcribe.SampleRate; math.Abs(float64(len(out)-want)) > float64(want)/100 {
+			t.Errorf("%d Hz: %d samples, want about %d", rate, len(out), want)
 		}
 	}
 }

@@ -24,10 +24,51 @@ package whisper
 #include <stdbool.h>
 #include <whisper.h>
 
+#include <time.h>
+
 extern void earshotSegment(struct whisper_context *, struct whisper_state *, int, void *);
 extern void earshotProgress(struct whisper_context *, struct whisper_state *, int, void *);
-extern bool earshotEncoderBegin(struct whisper_context *, struct whisper_state *, void *);
-extern bool earshotAbort(void *);
+
+// earshot_run is the part of a request that whisper.cpp checks at every
+// encoder and decoder step. It lives in C memory and is read in C: a call
+// into Go at each of those hundreds of steps would cost more than the check,
+// and would wake Go's scheduler threads against whisper's compute threads.
+typedef struct {
+	int abort;          // set by Go (cancel, callback error), read atomically
+	int encoding;
+	long long enc_start_ns;
+	long long encode_ns; // time spent in the encoder
+} earshot_run;
+
+static long long earshot_now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// whisper calls encoder_begin before each 30 s window and checks abort right
+// after the encoder finishes (whisper_encode_internal ends with that check),
+// so the span between the two is the encoder's time.
+static bool earshot_encoder_begin(struct whisper_context *ctx, struct whisper_state *st, void *p) {
+	(void)ctx; (void)st;
+	earshot_run *r = p;
+	r->enc_start_ns = earshot_now_ns();
+	r->encoding = 1;
+	return __atomic_load_n(&r->abort, __ATOMIC_RELAXED) == 0;
+}
+
+static bool earshot_abort(void *p) {
+	earshot_run *r = p;
+	if (r->encoding) {
+		r->encode_ns += earshot_now_ns() - r->enc_start_ns;
+		r->encoding = 0;
+	}
+	return __atomic_load_n(&r->abort, __ATOMIC_RELAXED) != 0;
+}
+
+static void earshot_stop(earshot_run *r) {
+	__atomic_store_n(&r->abort, 1, __ATOMIC_RELAXED);
+}
 
 static void earshot_quiet_log(enum ggml_log_level level, const char *text, void *user_data) {
 	(void)level; (void)text; (void)user_data;
@@ -37,17 +78,18 @@ static void earshot_quiet(void) {
 	whisper_log_set(earshot_quiet_log, NULL);
 }
 
-// earshot_callbacks points every callback of p at earshot's Go callbacks with
-// the request's cgo.Handle as user data.
-static void earshot_callbacks(struct whisper_full_params *p, uintptr_t h) {
+// earshot_callbacks points the segment and progress callbacks at earshot's
+// Go callbacks with the request's cgo.Handle as user data, and the per-step
+// callbacks at the C ones above.
+static void earshot_callbacks(struct whisper_full_params *p, uintptr_t h, earshot_run *r) {
 	p->new_segment_callback = earshotSegment;
 	p->new_segment_callback_user_data = (void *)h;
 	p->progress_callback = earshotProgress;
 	p->progress_callback_user_data = (void *)h;
-	p->encoder_begin_callback = earshotEncoderBegin;
-	p->encoder_begin_callback_user_data = (void *)h;
-	p->abort_callback = earshotAbort;
-	p->abort_callback_user_data = (void *)h;
+	p->encoder_begin_callback = earshot_encoder_begin;
+	p->encoder_begin_callback_user_data = r;
+	p->abort_callback = earshot_abort;
+	p->abort_callback_user_data = r;
 }
 */
 import "C"
@@ -201,15 +243,8 @@ type run struct {
 
 	segments []transcribe.Segment
 	cbErr    error // first error from a callback; stops the run
-	abort    bool
 	progress int
-
-	// Encode time: whisper calls encoder_begin before each 30 s window and
-	// checks abort right after the encoder finishes (whisper_encode_internal
-	// ends with the abort check), so the span between the two is the encoder.
-	encStart time.Time
-	encoding bool
-	encode   time.Duration
+	c        *C.earshot_run // C memory, freed when Run returns
 }
 
 // Run transcribes one request. The options must be validated
@@ -235,7 +270,12 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	n := C.int(len(pcm))
 	threads := C.int(max(1, o.Threads))
 
-	r := &run{w: w, ctx: ctx, req: req, duration: float64(len(req.Samples)) / transcribe.SampleRate}
+	cr := (*C.earshot_run)(C.calloc(1, C.sizeof_earshot_run))
+	if cr == nil {
+		return nil, fmt.Errorf("%w: out of memory", ErrFailed)
+	}
+	defer C.free(unsafe.Pointer(cr))
+	r := &run{w: w, ctx: ctx, req: req, duration: float64(len(req.Samples)) / transcribe.SampleRate, c: cr}
 	h := cgo.NewHandle(r)
 	defer h.Delete()
 
@@ -304,9 +344,16 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 		defer C.free(unsafe.Pointer(cprompt))
 		p.initial_prompt = cprompt
 	}
-	C.earshot_callbacks(&p, C.uintptr_t(h))
+	C.earshot_callbacks(&p, C.uintptr_t(h), cr)
 
+	// Cancellation sets the flag whisper.cpp checks at its next step. The
+	// flag must outlive the callback, so wait for a callback already started.
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { C.earshot_stop(cr); close(stopped) })
 	rc := C.whisper_full_with_state(mctx, w.state, p, samples, n)
+	if !stop() {
+		<-stopped
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -325,7 +372,7 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 		req.OnProgress(100)
 	}
 	total := time.Since(start)
-	encode += r.encode
+	encode += time.Duration(cr.encode_ns)
 	res := &transcribe.Result{
 		Language:     lang,
 		LanguageProb: langProb,
@@ -421,7 +468,7 @@ func earshotSegment(wctx *C.struct_whisper_context, st *C.struct_whisper_state, 
 	}
 	if err := r.collect(int(C.whisper_full_n_segments_from_state(st))); err != nil {
 		r.cbErr = err
-		r.abort = true
+		C.earshot_stop(r.c)
 	}
 }
 
@@ -433,28 +480,4 @@ func earshotProgress(wctx *C.struct_whisper_context, st *C.struct_whisper_state,
 		r.req.OnProgress(p)
 	}
 	r.progress = max(r.progress, p)
-}
-
-//export earshotEncoderBegin
-func earshotEncoderBegin(wctx *C.struct_whisper_context, st *C.struct_whisper_state, user unsafe.Pointer) C.bool {
-	r := cgo.Handle(uintptr(user)).Value().(*run)
-	r.encStart, r.encoding = time.Now(), true
-	return C.bool(!r.stopped())
-}
-
-//export earshotAbort
-func earshotAbort(user unsafe.Pointer) C.bool {
-	r := cgo.Handle(uintptr(user)).Value().(*run)
-	if r.encoding {
-		r.encode += time.Since(r.encStart)
-		r.encoding = false
-	}
-	return C.bool(r.stopped())
-}
-
-func (r *run) stopped() bool {
-	if !r.abort && r.ctx.Err() != nil {
-		r.abort = true
-	}
-	return r.abort
 }
