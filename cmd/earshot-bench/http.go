@@ -20,8 +20,6 @@ import (
 
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/transcribe"
-	"github.com/earshot-dev/earshot/transcribe/audio"
-	"github.com/earshot-dev/earshot/transcribe/whisper"
 )
 
 // httpBench measures the HTTP API: the overhead of a multipart upload over a
@@ -29,23 +27,14 @@ import (
 // whisper.cpp's whisper-server built from the same sources, same model,
 // same threads, same decoding settings.
 func httpBench(whisperRoot, earshotBin, modelPath, wav string, runs, threads int, load time.Duration) error {
-	data, err := os.ReadFile(wav)
-	if err != nil {
-		return err
-	}
-	a, err := audio.Decoder{}.Decode(context.Background(), data)
-	if err != nil {
-		return err
-	}
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
+	data, a, err := loadAudio(wav)
 	if err != nil {
 		return err
 	}
 	// One worker with `threads` threads: the shape of whisper-server, which
 	// runs one request at a time on one context.
-	e, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: threads, Workers: 1, Queue: 64})
+	e, err := startEngine(modelPath, transcribe.EngineOptions{Threads: threads, Workers: 1, Queue: 64})
 	if err != nil {
-		m.Close()
 		return err
 	}
 	defer e.Close()

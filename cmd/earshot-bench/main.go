@@ -84,11 +84,7 @@ func benchModel(path string) (string, error) {
 
 func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) error {
 	cli := filepath.Join(whisperRoot, "bin", "whisper-cli")
-	data, err := os.ReadFile(wav)
-	if err != nil {
-		return err
-	}
-	a, err := audio.Decoder{}.Decode(context.Background(), data)
+	_, a, err := loadAudio(wav)
 	if err != nil {
 		return err
 	}
@@ -113,15 +109,10 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 	}
 	cliTime, coldTime := cold[0], cold[1]
 
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
-	if err != nil {
-		return err
-	}
 	// One engine for the warm and parallel rows: 4 workers of one thread for
 	// the parallel batch; the warm single request uses `threads` threads.
-	e, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: threads, Workers: 4})
+	e, err := startEngine(modelPath, transcribe.EngineOptions{Threads: threads, Workers: 4})
 	if err != nil {
-		m.Close()
 		return err
 	}
 	defer e.Close()
@@ -227,6 +218,29 @@ func medianOf(n int, f func() error) (time.Duration, error) {
 		times = append(times, time.Since(start))
 	}
 	return median(times), nil
+}
+
+// loadAudio reads a file and decodes it as earshot does.
+func loadAudio(path string) ([]byte, *audio.Audio, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := audio.Decoder{}.Decode(context.Background(), data)
+	return data, a, err
+}
+
+// startEngine loads a model and starts an engine that owns it.
+func startEngine(modelPath string, opts transcribe.EngineOptions) (*transcribe.Engine, error) {
+	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	e, err := transcribe.NewEngine(m, opts)
+	if err != nil {
+		m.Close()
+	}
+	return e, err
 }
 
 // interleaved runs each function n times, in turn (a, b, a, b, ...), and

@@ -117,9 +117,6 @@ func (r *resampler) finish() []float32 {
 	return r.out
 }
 
-// Len is the number of output samples produced so far.
-func (r *resampler) Len() int { return len(r.out) }
-
 func (r *resampler) produce(final bool) {
 	n := r.total * r.L / r.M // outputs the whole input makes
 	for ; r.outN < n; r.outN++ {

@@ -237,7 +237,6 @@ func (w *Worker) Close() error {
 // run is the state of one request shared with the C callbacks.
 type run struct {
 	w        *Worker
-	ctx      context.Context
 	req      *transcribe.Request
 	duration float64 // seconds of audio; times are clamped to it
 
@@ -275,7 +274,7 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 		return nil, fmt.Errorf("%w: out of memory", ErrFailed)
 	}
 	defer C.free(unsafe.Pointer(cr))
-	r := &run{w: w, ctx: ctx, req: req, duration: float64(len(req.Samples)) / transcribe.SampleRate, c: cr}
+	r := &run{w: w, req: req, duration: float64(len(req.Samples)) / transcribe.SampleRate, c: cr}
 	h := cgo.NewHandle(r)
 	defer h.Delete()
 
