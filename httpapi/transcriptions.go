@@ -75,11 +75,7 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, err
-			}
-			return nil, badParam("", "Malformed multipart body: %v", err)
+			return nil, bodyError(err)
 		}
 		name := part.FormName()
 		if name == "file" {
@@ -89,7 +85,7 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 			var buf bytes.Buffer
 			n, err := buf.ReadFrom(io.LimitReader(part, s.cfg.MaxUpload+1))
 			if err != nil {
-				return nil, err
+				return nil, bodyError(err)
 			}
 			if n > s.cfg.MaxUpload {
 				return nil, &http.MaxBytesError{Limit: s.cfg.MaxUpload}
@@ -99,7 +95,7 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 		}
 		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 		if err != nil {
-			return nil, err
+			return nil, bodyError(err)
 		}
 		if len(v) > maxFieldBytes {
 			return nil, badParam(name, "The field '%s' is longer than %d bytes.", name, maxFieldBytes)
@@ -177,6 +173,16 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 // model: whisper-1, and the names OpenAI moves users to as it retires
 // whisper-1, so that code written for OpenAI keeps working unchanged.
 var aliases = []string{"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
+
+// bodyError is a failure reading the multipart body: over the size limit
+// (413 through the error mapping) or malformed (400), never the engine's.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badParam("", "Malformed multipart body: %v", err)
+}
 
 // checkModel accepts the served model's name, an alias, or none.
 func (s *Server) checkModel(name string) error {
