@@ -1,0 +1,169 @@
+package repair
+
+import "strings"
+
+// Editing terms: what speakers say between the words they take back (the
+// reparandum) and the words that replace them (the repair). A run of them
+// marks a place where a self-repair may be; the model decides whether there
+// is one and where its reparandum starts.
+//
+// Strong terms are rarely said for any other reason mid-sentence. Weak ones
+// (fillers, "or", "oh", "well", "like", "I guess") are said all the time
+// without any repair, so a run of only weak terms is a candidate only where
+// the words on both sides run parallel ("Spain, um, Russia"; "seven uh
+// eight"), and a run of only "or"/"well"/"like"/"oh" never is ("Paris or
+// London").
+var strongTerms = []string{
+	"no", "nope", "nah", "sorry", "rather", "wait", "actually", "instead",
+	"oops", "whoops", "correction", "no no",
+	"i mean", "i meant", "i meant to say", "i mean to say", "what i meant was", "what i mean is",
+	"make that", "scratch that", "strike that", "cancel that", "forget that",
+	"let me ask", "let me rephrase", "let me rephrase that", "let me try again",
+	"excuse me", "pardon me", "hold on", "never mind", "nevermind",
+	"better yet", "or better", "or rather", "my bad", "my mistake", "dang it", "darn it",
+	"i want to know", "i should say", "no sorry", "i meant to ask", "i actually mean", "i actually meant",
+	"not that but", "not that one but", "not this but", "not this one but", "not there but", "but rather",
+	"disregard that", "just kidding", "let me say", "more specifically", "specifically", "cancel this",
+	"no wait", "oh no", "doh", "bah", "darn", "dang", "shoot", "ahh no", "no i mean",
+	"meant to say", "meant", "i mean to say", "cancel this and tell me", "or better yet",
+}
+
+// Fillers are filled pauses; they are also what clean mode removes.
+var fillers = []string{
+	"uh", "um", "er", "erm", "err", "umm", "uhh", "uhm", "ugh", "hmm", "hm", "ah", "ahh", "eh", "ehm", "mm", "mmm",
+}
+
+var weakTerms = []string{"or", "oh", "well", "like", "i guess", "ah well", "tell me", "not that", "not this", "first", "just", "better"}
+
+// IsFiller reports whether a lowercase word is a filled pause (um, uh, er ...).
+func IsFiller(lower string) bool {
+	for _, f := range fillers {
+		if lower == f {
+			return true
+		}
+	}
+	return false
+}
+
+type strength uint8
+
+const (
+	notCue   strength = iota
+	weakOr            // or, oh, well, like: never a repair by themselves
+	weakFill          // a filled pause: a repair only between parallel words
+	strong
+)
+
+// cueTable matches editing terms, longest first.
+type cueTable struct {
+	byFirst map[string][]cuePhrase
+}
+
+type cuePhrase struct {
+	words    []string
+	text     string
+	strength strength
+}
+
+func newCueTable() *cueTable {
+	t := &cueTable{byFirst: map[string][]cuePhrase{}}
+	add := func(list []string, s strength) {
+		for _, p := range list {
+			ws := strings.Fields(p)
+			t.byFirst[ws[0]] = append(t.byFirst[ws[0]], cuePhrase{words: ws, text: p, strength: s})
+		}
+	}
+	add(strongTerms, strong)
+	add(fillers, weakFill)
+	add(weakTerms, weakOr)
+	for k, ps := range t.byFirst {
+		// Longest first, so that "i meant to say" wins over "i meant".
+		for i := 1; i < len(ps); i++ {
+			for j := i; j > 0 && len(ps[j].words) > len(ps[j-1].words); j-- {
+				ps[j], ps[j-1] = ps[j-1], ps[j]
+			}
+		}
+		t.byFirst[k] = ps
+	}
+	return t
+}
+
+// match returns the longest editing term starting at words[i].
+func (t *cueTable) match(words []Word, i int) (cuePhrase, bool) {
+	for _, p := range t.byFirst[words[i].Lower] {
+		if i+len(p.words) > len(words) {
+			continue
+		}
+		ok := true
+		for j, w := range p.words[1:] {
+			if words[i+1+j].Lower != w {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return p, true
+		}
+	}
+	return cuePhrase{}, false
+}
+
+// ordinary reports whether an editing term at words[i] is used in its
+// ordinary sense, as the words around it show: "I'd rather go", "instead
+// of", "wait for me", "I'm sorry for", "no longer", "hold on to",
+// "I actually like it". Such a use is never a repair cue.
+func ordinary(words []Word, i int, p cuePhrase) bool {
+	prev, next := "", ""
+	if i > 0 {
+		prev = words[i-1].Lower
+	}
+	if j := i + len(p.words); j < len(words) {
+		next = words[j].Lower
+	}
+	prevComma := i > 0 && words[i-1].Comma
+	if words[i].Cap {
+		return true // part of a name or title: "No Time to Be Young"
+	}
+	switch p.text {
+	case "rather":
+		return next == "than" || prev == "would" || prev == "i'd" || prev == "we'd" || prev == "you'd" ||
+			prev == "he'd" || prev == "she'd" || prev == "they'd" || prev == "had" || prev == "but"
+	case "instead":
+		return next == "of"
+	case "wait":
+		return next == "for" || next == "until" || next == "till" || next == "to" || next == "and" ||
+			prev == "to" || prev == "can't" || prev == "cannot" || prev == "will" || prev == "please" ||
+			prev == "i'll" || prev == "we'll" || prev == "not" || prev == "don't" || prev == "should" || prev == "must"
+	case "sorry":
+		switch prev {
+		case "i'm", "am", "so", "very", "feel", "felt", "be", "was", "were", "are", "is", "really", "we're", "they're", "you're", "say":
+			return true
+		}
+		return next == "for" || next == "about" || next == "to" || next == "that"
+	case "no":
+		switch next {
+		case "one", "longer", "more", "less", "matter", "doubt", "way", "problem", "thanks", "than", "sooner", "idea", "longer,":
+			return true
+		}
+		// "has no power", "requires no qualifications", "with no end":
+		// "no" is a determiner after a verb or preposition that takes an
+		// object.
+		switch prev {
+		case "has", "have", "had", "requires", "require", "required", "needs", "need", "needed", "with", "without",
+			"of", "shows", "show", "showed", "gives", "give", "gave", "takes", "take", "took", "makes", "make", "made",
+			"got", "gets", "get", "there's", "contains", "contain", "contained", "leaves", "left", "offers", "offer":
+			return true
+		}
+		if i >= 2 && words[i-2].Lower == "there" {
+			return true // "there is no ..."
+		}
+	case "actually":
+		// Without a pause before it "actually" is an adverb: "I actually like it".
+		return !prevComma && !words[i].Comma
+	case "hold on":
+		return next == "to" || next == "tight"
+	case "i want to know", "i should say":
+		return prev == "what" || prev == "all"
+	}
+	return false
+}

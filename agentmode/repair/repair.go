@@ -1,0 +1,425 @@
+// Package repair finds self-repairs in spoken English: places where a speaker
+// takes words back and replaces them ("book the, no wait, cancel the
+// meeting"; "on Tuesday, sorry, Wednesday"; "Which, no, what century").
+//
+// A self-repair has three parts: the reparandum (the words taken back), the
+// editing terms ("no wait", "sorry", "I mean", "or rather", "uh") and the
+// repair. Editing terms are easy to spot; where the reparandum starts is the
+// hard part, and that is what the model here decides. For every run of
+// editing terms it scores each possible start of the reparandum (and "no
+// repair at all") with a linear model over features of the words at the
+// edges: the editing terms themselves, the first word taken back and the
+// first word of the repair (and whether they match or share a word class:
+// number, wh-word, capitalized name, preposition ...), the word before the
+// reparandum and how it would join the repair, how long the reparandum is
+// and whether it runs from the start of the sentence (a restart). The best
+// candidate is taken if its score is positive; then the next run is
+// considered, so one sentence can hold several repairs.
+//
+// The weights are learned (an averaged structured perceptron, Train) from the
+// Disfl-QA training set: disfluent questions paired with their fluent
+// originals, where any reparandum start whose removal yields the original
+// counts as correct; the fluent originals themselves, and the same sentences
+// with filled pauses inserted, teach the model when not to edit. Editing
+// terms used in their ordinary sense ("I'd rather", "wait for", "no longer")
+// are excluded by rule, a run of only "or"/"oh"/"well"/"like" is never a
+// repair, and a run of only filled pauses is one only between parallel words
+// ("seven uh eight", not "seven uh tomorrow"): speech is full of fillers
+// that correct nothing, and earshot prefers leaving a repair in over
+// deleting what someone meant.
+//
+// A Model is immutable and safe for concurrent use.
+package repair
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	_ "embed"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Word is one word as the model sees it.
+type Word struct {
+	// Lower is the word in lower case without the punctuation around it
+	// (inner apostrophes and hyphens stay: "what's", "e-mail").
+	Lower string
+	// Cap is set for a word written with a capital letter where no
+	// sentence starts (a name, a title).
+	Cap bool
+	// Comma is set when a comma, dash or other pause mark follows the word.
+	Comma bool
+	// Norm is Norm(Lower), when the caller has it already ("" to work it out).
+	Norm string
+
+	// Worked out by prepare.
+	cls, norm    string
+	lowerH, clsH uint64
+	prepared     bool
+}
+
+// Edit is one self-repair: Words[Start:Cue] are taken back, Words[Cue:End]
+// are the editing terms, and the repair starts at Words[End].
+type Edit struct {
+	Start, Cue, End int
+}
+
+// Model scores candidate repairs.
+type Model struct {
+	weights table
+	lm      bigrams
+	cues    *cueTable
+}
+
+// bigrams counts word pairs (Norm forms, "<s>" before a sentence) in fluent
+// text; minus, in training, those of the sentence at hand, so that a
+// sentence does not vouch for itself.
+type bigrams struct {
+	counts map[uint64]int32
+	minus  map[uint64]int32
+}
+
+// bigramKey hashes "a b" without building it.
+func bigramKey(a, b string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(a); i++ {
+		h ^= uint64(a[i])
+		h *= fnvPrime
+	}
+	h ^= ' '
+	h *= fnvPrime
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+func (l bigrams) count(a, b string) int {
+	h := bigramKey(a, b)
+	return int(l.counts[h] - l.minus[h])
+}
+
+// addBigrams counts the pairs of a sentence of Norm words into m.
+func addBigrams(m map[uint64]int32, ws []string) {
+	prev := "<s>"
+	for _, w := range ws {
+		m[bigramKey(prev, w)]++
+		prev = w
+	}
+}
+
+//go:embed weights.txt.gz
+var embedded []byte
+
+// Load returns the model trained into earshot (weights.txt.gz, written by
+// `make train`).
+func Load() (*Model, error) {
+	return Read(bytes.NewReader(embedded))
+}
+
+// Read reads a model written by Write.
+func Read(r io.Reader) (*Model, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("repair: reading model: %w", err)
+	}
+	m := &Model{lm: bigrams{counts: map[uint64]int32{}}, cues: newCueTable()}
+	weights := map[uint64]float32{}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		kind, rest, _ := strings.Cut(sc.Text(), "\t")
+		value, name, ok := strings.Cut(rest, "\t")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 32)
+		if err != nil {
+			return nil, fmt.Errorf("repair: reading model: %w", err)
+		}
+		switch kind {
+		case "w":
+			weights[nameHash(name)] = float32(v)
+		case "b":
+			a, b, _ := strings.Cut(name, " ")
+			m.lm.counts[bigramKey(a, b)] = int32(v)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("repair: reading model: %w", err)
+	}
+	m.weights = newTable(weights)
+	return m, nil
+}
+
+// Write writes a trained model as gzipped text: a line "w WEIGHT NAME"
+// per feature and "b COUNT WORD WORD" per word pair of the fluent text,
+// sorted, so that a retrained model diffs readably.
+// Weights smaller than minWeight are left out: a smaller model is faster
+// to score (its table stays in the CPU's caches).
+func Write(w io.Writer, t Trained, minWeight float64) error {
+	weights := t.Weights
+	names := make([]string, 0, len(weights))
+	for n, v := range weights {
+		if math.Abs(v) >= max(minWeight, 1e-4) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(zw)
+	for _, n := range names {
+		fmt.Fprintf(bw, "w\t%.4g\t%s\n", weights[n], n)
+	}
+	pairs := make([]string, 0, len(t.Bigrams))
+	for p := range t.Bigrams {
+		pairs = append(pairs, p)
+	}
+	sort.Strings(pairs)
+	for _, p := range pairs {
+		fmt.Fprintf(bw, "b\t%d\t%s\n", t.Bigrams[p], p)
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// Find returns the repairs in one sentence, in order and not overlapping.
+// Each is resolved by deleting Words[Start:End].
+func (m *Model) Find(words []Word) []Edit {
+	var edits []Edit
+	// idx maps positions in the shrinking sentence back to words.
+	idx := make([]int, len(words))
+	for i := range idx {
+		idx[i] = i
+	}
+	// Most sentences hold no editing terms at all: check before preparing.
+	any := false
+	m.candidates(words, func(Edit, cueRun) { any = true })
+	if !any {
+		return nil
+	}
+	cur := prepare(words)
+	var buf []Word
+	for range 4 {
+		best, score := Edit{}, float32(0)
+		runAt, runScore := [2]int{-1, -1}, float32(0)
+		m.candidates(cur, func(e Edit, run cueRun) {
+			if at := [2]int{e.Cue, e.End}; at != runAt {
+				runAt, runScore = at, 0
+				runFeatures(cur, e, run, featureSink{emit: func(h uint64) { runScore += m.weights.get(h) }})
+			}
+			s := runScore
+			startFeatures(cur, e, run, m.lm, featureSink{emit: func(h uint64) { s += m.weights.get(h) }})
+			if s > score {
+				best, score = e, s
+			}
+		})
+		if score <= 0 {
+			break
+		}
+		edits = append(edits, Edit{Start: idx[best.Start], Cue: idx[best.Cue], End: idx[best.End-1] + 1})
+		idx = append(idx[:best.Start:best.Start], idx[best.End:]...)
+		buf = append(append(buf[:0:0], cur[:best.Start]...), cur[best.End:]...)
+		cur = buf
+	}
+	sort.Slice(edits, func(a, b int) bool { return edits[a].Start < edits[b].Start })
+	return edits
+}
+
+func (m *Model) score(words []Word, e Edit, run cueRun) float32 {
+	var s float32
+	features(words, e, run, m.lm, func(h uint64) { s += m.weights.get(h) })
+	return s
+}
+
+// cueRun is a maximal run of editing terms.
+type cueRun struct {
+	text     string // the terms, space-separated
+	first    string
+	last     string
+	lastP    part
+	strength strength
+}
+
+// candidates calls fn with every candidate repair: each run of editing
+// terms that is followed by at least one word, with every start of a
+// non-empty reparandum before it (at most maxReparandum words, or back to
+// the start of the sentence: a restart). A run of one weak term ("or",
+// "oh") is a candidate only before a wh-word ("Where do, or what is ...").
+// A sentence whose first two words come again soon, with no pause before
+// them ("What gorge is known for its many what gorge is between ..."), is
+// a candidate restart without editing terms.
+func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
+	const maxReparandum = 20
+	for c := 1; c < len(words); {
+		run, k, terms := m.runAt(words, c)
+		if k == c {
+			c++
+			continue
+		}
+		if k < len(words) && (run.strength != weakOr || terms > 1 || class(words[k]) == "WH") {
+			for i := c - 1; i >= 0; i-- {
+				if i < c-maxReparandum && i != 0 {
+					continue
+				}
+				fn(Edit{Start: i, Cue: c, End: k}, run)
+			}
+		}
+		c = k
+	}
+	for k := 2; k+1 < len(words) && k <= 8; k++ {
+		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma {
+			fn(Edit{Start: 0, Cue: k, End: k}, cueRun{text: "<restart>", first: "<restart>", last: "<restart>", lastP: lit("<restart>"), strength: strong})
+			break
+		}
+	}
+}
+
+// runAt matches the longest run of editing terms at words[c] and returns
+// it with its end; the end is c when no term starts there.
+func (m *Model) runAt(words []Word, c int) (cueRun, int, int) {
+	var run cueRun
+	var parts []string
+	k := c
+	for k < len(words) {
+		p, ok := m.cues.match(words, k)
+		if !ok || (k == c && ordinary(words, k, p)) {
+			break
+		}
+		if len(parts) == 0 {
+			run.first = p.text
+		}
+		run.last = p.text
+		parts = append(parts, p.text)
+		run.strength = max(run.strength, p.strength)
+		k += len(p.words)
+	}
+	run.text = strings.Join(parts, " ")
+	run.lastP = lit(run.last)
+	return run, k, len(parts)
+}
+
+// parallel reports whether the repair's first word mirrors the
+// reparandum's first or last word: the same word, or both numbers,
+// wh-words or capitalized names.
+func parallel(words []Word, e Edit) bool {
+	k := words[e.End]
+	for _, r := range []Word{words[e.Start], words[e.Cue-1]} {
+		if r.Lower == k.Lower {
+			return true
+		}
+		switch c := class(r); c {
+		case "NUM", "WH", "CAP":
+			if class(k) == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// New makes a model from what Train returns.
+func New(t Trained) *Model {
+	m := &Model{lm: bigrams{counts: map[uint64]int32{}}, cues: newCueTable()}
+	weights := make(map[uint64]float32, len(t.Weights))
+	for n, w := range t.Weights {
+		weights[nameHash(n)] = float32(w)
+	}
+	m.weights = newTable(weights)
+	for p, c := range t.Bigrams {
+		a, b, _ := strings.Cut(p, " ")
+		m.lm.counts[bigramKey(a, b)] = int32(c)
+	}
+	return m
+}
+
+// Reachable reports whether some candidate repair of ex yields its fluent
+// form: the ceiling of what the model can get right.
+func (m *Model) Reachable(ex Example) bool {
+	ok := false
+	m.candidates(ex.Words, func(e Edit, _ cueRun) {
+		if ex.Want != nil && deletes(ex.Words, e, ex.Want) {
+			ok = true
+		}
+	})
+	return ok
+}
+
+// Resolves reports whether applying m's repairs to ex yields its fluent form.
+func Resolves(m *Model, ex Example) bool {
+	edits := m.Find(ex.Words)
+	var got []string
+	for i, w := range ex.Words {
+		del := false
+		for _, e := range edits {
+			if i >= e.Start && i < e.End {
+				del = true
+			}
+		}
+		if n := Norm(w.Lower); !del && n != "" {
+			got = append(got, n)
+		}
+	}
+	if len(got) != len(ex.Want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != ex.Want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// table maps feature hashes to weights with open addressing: scoring looks
+// up every feature of every candidate, and a flat table is several times
+// faster than a Go map for that.
+type table struct {
+	keys []uint64
+	vals []float32
+	mask uint64
+}
+
+func newTable(m map[uint64]float32) table {
+	size := 16
+	for size < 2*len(m) {
+		size *= 2
+	}
+	t := table{keys: make([]uint64, size), vals: make([]float32, size), mask: uint64(size - 1)}
+	for k, v := range m {
+		if k == 0 {
+			k = 1 // 0 marks an empty slot
+		}
+		i := k & t.mask
+		for t.keys[i] != 0 {
+			i = (i + 1) & t.mask
+		}
+		t.keys[i], t.vals[i] = k, v
+	}
+	return t
+}
+
+func (t table) get(k uint64) float32 {
+	if k == 0 {
+		k = 1
+	}
+	for i := k & t.mask; ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case k:
+			return t.vals[i]
+		case 0:
+			return 0
+		}
+	}
+}

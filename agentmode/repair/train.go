@@ -1,0 +1,179 @@
+package repair
+
+import (
+	"math/rand/v2"
+	"strings"
+	"unicode"
+)
+
+// Example is one training sentence.
+type Example struct {
+	Words []Word
+	// Want is the fluent sentence it should become, as Norm words; nil when
+	// the sentence needs no repair.
+	Want []string
+}
+
+// Norm is the form words are compared in: lower case letters and digits
+// only ("Agrippina's" -> "agrippinas").
+func Norm(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
+}
+
+// Train learns weights with an averaged structured perceptron. On a
+// disfluent example, every candidate whose deletion leaves exactly the
+// fluent words is correct, and the best-scoring of them is the target (the
+// same deletion can often be placed a word earlier or later: "the X no the
+// Y"); on a fluent one the target is no repair at all. Examples whose
+// fluent form no single candidate reaches are skipped; Train reports how
+// many it used.
+func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
+	cues := newCueTable()
+	m := &Model{cues: cues}
+	// The fluent text: every example's fluent form.
+	lm := bigrams{counts: map[uint64]int32{}}
+	t.Bigrams = map[string]int{}
+	for _, ex := range examples {
+		if ex.Want == nil {
+			continue
+		}
+		addBigrams(lm.counts, ex.Want)
+		prev := "<s>"
+		for _, w := range ex.Want {
+			t.Bigrams[prev+" "+w]++
+			prev = w
+		}
+	}
+	// own returns the pairs an example contributed, to leave out.
+	own := func(ex Example) map[uint64]int32 {
+		m := map[uint64]int32{}
+		if ex.Want != nil {
+			addBigrams(m, ex.Want)
+			return m
+		}
+		var ws []string
+		for _, w := range ex.Words {
+			if n := Norm(w.Lower); n != "" {
+				ws = append(ws, n)
+			}
+		}
+		addBigrams(m, ws)
+		return m
+	}
+	w := map[uint64]float64{}    // current weights
+	acc := map[uint64]float64{}  // sum of update * step, for averaging
+	names := map[uint64]string{} // feature names, for the written model
+	step := 1.0
+	type cand struct {
+		e   Edit
+		run cueRun
+	}
+	score := func(words []Word, c cand) float64 {
+		s := 0.0
+		features(words, c.e, c.run, lm, func(h uint64) { s += w[h] })
+		return s
+	}
+	update := func(words []Word, c cand, d float64) {
+		featuresNamed(words, c.e, c.run, lm, featureSink{
+			emit: func(h uint64) { w[h] += d; acc[h] += d * step },
+			name: func(h uint64, n string) { names[h] = n },
+		})
+	}
+	order := make([]int, len(examples))
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	examples = append([]Example(nil), examples...)
+	for i := range examples {
+		examples[i].Words = prepare(examples[i].Words)
+	}
+	usable := make([]bool, len(examples))
+	for i, ex := range examples {
+		usable[i] = ex.Want == nil
+		if ex.Want != nil {
+			m.candidates(ex.Words, func(e Edit, _ cueRun) {
+				if deletes(ex.Words, e, ex.Want) {
+					usable[i] = true
+				}
+			})
+		}
+		if usable[i] {
+			used++
+		}
+	}
+	for range epochs {
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, idx := range order {
+			ex := examples[idx]
+			if !usable[idx] {
+				continue
+			}
+			lm.minus = own(ex)
+			var pred, gold *cand
+			predScore, goldScore := 0.0, 0.0
+			m.candidates(ex.Words, func(e Edit, run cueRun) {
+				c := cand{e, run}
+				s := score(ex.Words, c)
+				if s > predScore {
+					cc := c
+					pred, predScore = &cc, s
+				}
+				if ex.Want != nil && deletes(ex.Words, e, ex.Want) && (gold == nil || s > goldScore) {
+					cc := c
+					gold, goldScore = &cc, s
+				}
+			})
+			correct := (ex.Want == nil && pred == nil) ||
+				(ex.Want != nil && pred != nil && deletes(ex.Words, pred.e, ex.Want))
+			if !correct {
+				if gold != nil {
+					update(ex.Words, *gold, 1)
+				}
+				if pred != nil {
+					update(ex.Words, *pred, -1)
+				}
+			}
+			step++
+		}
+	}
+	t.Weights = map[string]float64{}
+	for h, v := range w {
+		if avg := v - acc[h]/step; avg != 0 {
+			t.Weights[names[h]] = avg
+		}
+	}
+	return t, used
+}
+
+// Trained is a trained model: feature weights by name, and the counts of
+// word pairs ("a b") in the fluent training text.
+type Trained struct {
+	Weights map[string]float64
+	Bigrams map[string]int
+}
+
+// deletes reports whether removing e from words leaves exactly want.
+func deletes(words []Word, e Edit, want []string) bool {
+	j := 0
+	for i, w := range words {
+		if i >= e.Start && i < e.End {
+			continue
+		}
+		n := Norm(w.Lower)
+		if n == "" {
+			continue
+		}
+		if j >= len(want) || want[j] != n {
+			return false
+		}
+		j++
+	}
+	return j == len(want)
+}

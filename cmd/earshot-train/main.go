@@ -1,0 +1,122 @@
+// Command earshot-train trains agent mode's self-repair model on the
+// Disfl-QA training set and writes agentmode/repair/weights.txt.gz
+// (`make train`). Training is deterministic for a given seed.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/agentmode/repair"
+)
+
+type pair struct {
+	Original  string `json:"original"`
+	Disfluent string `json:"disfluent"`
+}
+
+func main() {
+	train := flag.String("train", "testdata/disfluency/train.json", "Disfl-QA training pairs")
+	dev := flag.String("dev", "testdata/disfluency/dev.json", "Disfl-QA dev pairs, to report on")
+	out := flag.String("out", "agentmode/repair/weights.txt.gz", "where to write the model")
+	epochs := flag.Int("epochs", 12, "passes over the training data")
+	seed := flag.Uint64("seed", 1, "shuffling seed")
+	prune := flag.Float64("prune", 1, "leave out weights smaller than this")
+	flag.Parse()
+	if err := run(*train, *dev, *out, *epochs, *seed, *prune); err != nil {
+		fmt.Fprintln(os.Stderr, "earshot-train:", err)
+		os.Exit(1)
+	}
+}
+
+func load(path string) ([]pair, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]pair
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ps := make([]pair, 0, len(m))
+	for _, k := range keys {
+		ps = append(ps, m[k])
+	}
+	return ps, nil
+}
+
+// fillers are inserted into fluent sentences to make negatives: speech is
+// full of filled pauses that correct nothing.
+var fillers = []string{"uh", "um", "er", "uh,", "um,"}
+
+func run(trainPath, devPath, out string, epochs int, seed uint64, prune float64) error {
+	pairs, err := load(trainPath)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	var exs []repair.Example
+	for _, p := range pairs {
+		exs = append(exs, agentmode.TrainingExample(p.Disfluent, p.Original))
+		exs = append(exs, agentmode.TrainingExample(p.Original, ""))
+		ws := strings.Fields(p.Original)
+		if len(ws) > 2 {
+			at := 1 + rng.IntN(len(ws)-1)
+			ins := append(append(append([]string{}, ws[:at]...), fillers[rng.IntN(len(fillers))]), ws[at:]...)
+			exs = append(exs, agentmode.TrainingExample(strings.Join(ins, " "), ""))
+		}
+	}
+	trained, used := repair.Train(exs, epochs, seed)
+	fmt.Printf("trained on %d of %d examples, %d features, %d word pairs\n", used, len(exs), len(trained.Weights), len(trained.Bigrams))
+	var buf bytes.Buffer
+	if err := repair.Write(&buf, trained, prune); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d bytes)\n", out, buf.Len())
+	if devPath == "" {
+		return nil
+	}
+	devPairs, err := load(devPath)
+	if err != nil {
+		return err
+	}
+	m, err := repair.Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return err
+	}
+	var reach, correct, total, fluentKept, fluentTotal int
+	for _, p := range devPairs {
+		ex := agentmode.TrainingExample(p.Disfluent, p.Original)
+		fl := agentmode.TrainingExample(p.Original, "")
+		fluentTotal++
+		if len(m.Find(fl.Words)) == 0 {
+			fluentKept++
+		}
+		total++
+		if m.Reachable(ex) {
+			reach++
+		}
+		if repair.Resolves(m, ex) {
+			correct++
+		}
+	}
+	fmt.Printf("dev: exact %d/%d (%.1f%%), reachable %d (%.1f%%); fluent originals left alone %d/%d (%.1f%%)\n",
+		correct, total, 100*float64(correct)/float64(total), reach, 100*float64(reach)/float64(total),
+		fluentKept, fluentTotal, 100*float64(fluentKept)/float64(fluentTotal))
+	return nil
+}
