@@ -13,13 +13,15 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib deps test-deps run test check unit fuzz examples bench clean help
+.PHONY: all build lib deps test-deps run test check unit fuzz examples bench eval train clean help
 all: build
 
 help:
 	@echo "make run    build earshot and start the HTTP API on 127.0.0.1:8080 (pulls the default model; EARSHOT_MODEL, EARSHOT_API_KEY)"
 	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing, examples"
 	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
+	@echo "make eval   agent mode on Disfl-QA and SNIPS, and its speed, next to baselines"
+	@echo "make train  retrain agent mode's self-repair model (agentmode/repair/weights.txt.gz)"
 	@echo "make build  build $(BIN)    make lib  build whisper.cpp only"
 	@echo "CUDA=1      build whisper.cpp with CUDA"
 
@@ -57,6 +59,8 @@ check: lib
 
 unit: lib
 	@echo "== go test -race"; $(CGO_ENV); $(GO) test -race -count=1 -timeout 30m ./...
+	@echo "== agent mode property sweeps (every budget 50..400, 1500 random transcripts)"; \
+		$(GO) test -count=1 -run 'TestProperties|TestBudgets' ./agentmode
 
 # Each fuzz target runs briefly; `go test -fuzz=X -fuzztime=10m` runs one longer.
 # The budget is a count of inputs, not a duration: a time budget that ends
@@ -76,6 +80,15 @@ examples: build
 
 bench: build
 	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN)
+
+# Agent mode's evaluation: Disfl-QA dev, SNIPS commands joined into
+# multi-intent utterances, and speed on one core (pure Go, no whisper.cpp).
+eval:
+	@$(GO) run ./cmd/earshot-eval
+
+# Retrain the self-repair model on Disfl-QA train; deterministic.
+train:
+	@$(GO) run ./cmd/earshot-train
 
 clean:
 	rm -rf bin

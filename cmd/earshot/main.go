@@ -43,8 +43,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) stri
 		Use:   "earshot",
 		Short: "Private speech-to-text for AI agents",
 		Long: `earshot turns audio into text on this machine with whisper.cpp: audio never
-leaves it. It transcribes files from the command line and serves an
-OpenAI-compatible HTTP API to agents and apps.
+leaves it. It transcribes files from the command line, shapes transcripts for
+agents (earshot format), and serves an OpenAI-compatible HTTP API to agents
+and apps.
 
 The model is a ggml whisper file or a model name (base, small.en, ...), given
 with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
@@ -58,6 +59,7 @@ with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
 	root.AddCommand(
 		newServeCmd(getenv),
 		newTranscribeCmd(getenv),
+		newFormatCmd(),
 		newKeysCmd(getenv),
 		newModelsCmd(getenv),
 	)

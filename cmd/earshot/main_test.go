@@ -229,3 +229,128 @@ func TestServeOfflineSaysWhatToDo(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+func TestFormat(t *testing.T) {
+	const issue = "Um, so, uh, book the, no wait, cancel the meeting with Dana on, on Tuesday, sorry, Wednesday and then also remind me to, you know, send the deck."
+	type doc struct {
+		ID      any    `json:"id"`
+		Mode    string `json:"mode"`
+		Text    string `json:"text"`
+		Error   string `json:"error"`
+		Intents []struct {
+			Kind  string   `json:"kind"`
+			Start *float64 `json:"start"`
+		} `json:"intents"`
+		Truncated bool   `json:"truncated"`
+		Next      string `json:"next"`
+		Tokens    struct {
+			Count int `json:"count"`
+		} `json:"tokens"`
+	}
+	parse := func(t *testing.T, s string) doc {
+		t.Helper()
+		var d doc
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			t.Fatalf("not JSON: %q", s)
+		}
+		return d
+	}
+	t.Run("agent text", func(t *testing.T) {
+		out, _, err := run(t, nil, issue, "format")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := parse(t, out); d.Text != "Cancel the meeting with Dana on Wednesday. Remind me to send the deck." || len(d.Intents) != 2 {
+			t.Errorf("got %q with %d intents", d.Text, len(d.Intents))
+		}
+	})
+	t.Run("clean", func(t *testing.T) {
+		out, _, err := run(t, nil, "I I think, um, yes.", "format", "--mode", "clean")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := parse(t, out); d.Mode != "clean" || d.Text != "I think, yes." {
+			t.Errorf("got %+v", d)
+		}
+	})
+	t.Run("transcription json", func(t *testing.T) {
+		in := `{"language":"english","segments":[{"id":0,"start":1.5,"end":4,"text":" Book a table. Play music.","tokens":[1,2,3]}],` +
+			`"words":[{"word":"Book","start":1.5,"end":1.8},{"word":"a","start":1.8,"end":1.9},{"word":"table.","start":1.9,"end":2.5},` +
+			`{"word":"Play","start":3,"end":3.3},{"word":"music.","start":3.3,"end":4}]}`
+		out, _, err := run(t, nil, in, "format")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := parse(t, out)
+		if len(d.Intents) != 2 || d.Intents[1].Start == nil || *d.Intents[1].Start != 3 {
+			t.Errorf("got %s", out)
+		}
+	})
+	t.Run("pages", func(t *testing.T) {
+		long := strings.Repeat(issue+" ", 20)
+		var texts []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			args := []string{"format", "--max-tokens", "120"}
+			if cursor != "" {
+				args = append(args, "--cursor", cursor)
+			}
+			out, _, err := run(t, nil, long, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := parse(t, out)
+			if d.Tokens.Count > 120 {
+				t.Fatalf("page of %d tokens", d.Tokens.Count)
+			}
+			texts = append(texts, d.Text)
+			if !d.Truncated {
+				break
+			}
+			cursor = d.Next
+		}
+		full, _, _ := run(t, nil, long, "format")
+		if got, want := strings.Join(texts, " "), parse(t, full).Text; got != want {
+			t.Errorf("pages joined:\n%s\nwhole:\n%s", got, want)
+		}
+	})
+	t.Run("jsonl", func(t *testing.T) {
+		in := `{"id":"a","text":"um, play jazz"}` + "\n" + `{"id":2,"text":"what's the weather, no, the time"}` + "\n" + `not json` + "\n"
+		out, _, err := run(t, nil, in, "format", "--jsonl")
+		if err == nil || !strings.Contains(err.Error(), "1 of 3 lines failed") {
+			t.Errorf("err = %v, want 1 of 3 lines failed", err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%d output lines: %q", len(lines), out)
+		}
+		if d := parse(t, lines[0]); d.ID != "a" || d.Text != "Play jazz." {
+			t.Errorf("line 1: %+v", d)
+		}
+		if d := parse(t, lines[1]); d.ID != float64(2) || d.Text != "What's the time?" {
+			t.Errorf("line 2: %+v", d)
+		}
+		if d := parse(t, lines[2]); d.Error == "" {
+			t.Errorf("line 3: %+v, want an error", d)
+		}
+	})
+	t.Run("schema", func(t *testing.T) {
+		out, _, err := run(t, nil, "", "format", "--schema")
+		if err != nil || !strings.Contains(out, `"$schema"`) {
+			t.Errorf("schema: %v %.80q", err, out)
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"format", "--mode", "fancy"},
+			{"format", "--encoding", "nope"},
+			{"format", "--mode", "raw"},
+			{"format", "--cursor", "zz"},
+			{"format", "--max-tokens", "5"},
+		} {
+			if _, _, err := run(t, nil, "Book a table.", args...); err == nil {
+				t.Errorf("%v: no error", args)
+			}
+		}
+	})
+}

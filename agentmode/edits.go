@@ -1,0 +1,334 @@
+package agentmode
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/earshot-dev/earshot/agentmode/repair"
+)
+
+// Kind says why words were removed.
+type Kind string
+
+// Removal kinds, as the output's "removed" entries name them.
+const (
+	Filler     Kind = "filler"     // a filled pause: um, uh, er
+	Repetition Kind = "repetition" // a repeated word or phrase, a stutter: "I I", "th- the"
+	Repair     Kind = "repair"     // words taken back and the editing terms: "Tuesday, sorry,"
+	Discourse  Kind = "discourse"  // a filler phrase or connector: "you know", "and then"
+)
+
+// doc is a transcript being edited: its words and, for each, why it was
+// removed ("" while kept).
+type doc struct {
+	// orig are the words as they came; words as they are now written
+	// (rendering changes casing and punctuation).
+	orig    []word
+	words   []word
+	removed []Kind
+	// group numbers removals: words removed together share a number, so
+	// that each edit is one entry of the output even when two edits touch.
+	group  []int
+	groups int
+	// changed is set by every edit, to tell when editing has settled.
+	changed bool
+
+	// ver counts edits; keptList and sentenceList are cached for keptVer
+	// and sentVer. Callers must not modify the cached slices.
+	ver, keptVer, sentVer int
+	keptList              []int
+	sentenceList          [][]int
+}
+
+func newDoc(ws []word) *doc {
+	return &doc{orig: ws, words: append([]word(nil), ws...), removed: make([]Kind, len(ws)), group: make([]int, len(ws))}
+}
+
+// kept is the indexes of the words still in, in order.
+func (d *doc) kept() []int {
+	if d.keptList != nil && d.keptVer == d.ver {
+		return d.keptList
+	}
+	out := make([]int, 0, len(d.words))
+	for i, k := range d.removed {
+		if k == "" {
+			out = append(out, i)
+		}
+	}
+	d.keptList, d.keptVer = out, d.ver
+	return out
+}
+
+// remove marks words (indexes into d.words) as removed for kind, as one edit.
+func (d *doc) remove(kind Kind, idx ...int) {
+	d.groups++
+	for _, i := range idx {
+		if d.removed[i] == "" {
+			d.removed[i] = kind
+			d.group[i] = d.groups
+			d.changed = true
+			d.ver++
+		}
+	}
+}
+
+// exemptRepeats are words people repeat on purpose: "that that", "had
+// had", "very very", "no no", "bye bye", numbers read out digit by digit.
+var exemptRepeats = setOf("that had is very really so no yes yeah bye ha haha knock many much far more long " +
+	"again now okay ok well please boo chop tsk la na go out over through round wait there hear")
+
+// repetitions removes a word or phrase said twice in a row ("I I", "we
+// should we should", "on, on Tuesday") and stutters ("th- the"), keeping
+// the last copy. Phrases of two or more words are repeated in any
+// language; a single repeated word is removed only in English, since other
+// languages repeat words on purpose (reduplication).
+func (d *doc) repetitions(english bool) {
+	for changed := true; changed; {
+		changed = false
+		cur := d.kept()
+		for a := 0; a < len(cur) && !changed; a++ {
+			w := d.words[cur[a]]
+			// A stutter: a cut-off start of the next word, written "th-".
+			if a+1 < len(cur) && strings.HasSuffix(w.trail, "-") && w.norm != "" {
+				next := d.words[cur[a+1]].norm
+				if len(next) > len(w.norm) && strings.HasPrefix(next, w.norm) {
+					d.remove(Repetition, cur[a])
+					changed = true
+					break
+				}
+			}
+			for n := 4; n >= 1 && !changed; n-- {
+				if a+2*n > len(cur) || (n == 1 && !english) {
+					continue
+				}
+				same := true
+				for j := 0; j < n && same; j++ {
+					x, y := d.words[cur[a+j]], d.words[cur[a+n+j]]
+					same = x.norm != "" && x.norm == y.norm
+				}
+				// "to the The Sweet Suite playlist": a capital starts a title.
+				if first, second := d.words[cur[a]].core, d.words[cur[a+n]].core; same && first != second && isUpperStart(second) && !isUpperStart(first) {
+					same = false
+				}
+				if !same || crossesSentence(d, cur[a:a+n]) {
+					continue
+				}
+				if n == 1 {
+					if _, ok := exemptRepeats[w.norm]; ok || isNumeric(w.norm) {
+						continue
+					}
+					// "the Free for All show, show me the times": the second
+					// starts a new request.
+					if w.pauseMark() && d.clauseStart(cur, a+1, false) {
+						continue
+					}
+				}
+				d.remove(Repetition, cur[a:a+n]...)
+				changed = true
+			}
+		}
+	}
+}
+
+// crossesSentence reports whether a sentence ends inside the words idx
+// (so that "Go. Go." is not a repetition).
+func crossesSentence(d *doc, idx []int) bool {
+	for _, i := range idx {
+		if d.words[i].endsSentence() {
+			return true
+		}
+	}
+	return false
+}
+
+// isNumeric reports whether a Norm word is a number: digits, or a digit
+// said as a word (phone numbers and codes repeat digits).
+func isNumeric(s string) bool {
+	if _, ok := numberWords[s]; ok {
+		return true
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+var numberWords = setOf("zero oh one two three four five six seven eight nine ten")
+
+// fillers removes filled pauses (English).
+func (d *doc) fillers() {
+	for _, i := range d.kept() {
+		if repair.IsFiller(d.words[i].lower) {
+			d.remove(Filler, i)
+		}
+	}
+}
+
+// discoursePhrases are said to hold the floor, not to mean anything, when
+// set off by pauses: "it was, like, huge"; "remind me to, you know, send".
+var discoursePhrases = [][]string{
+	{"you", "know"}, {"i", "mean"}, {"like"}, {"sort", "of"}, {"kind", "of"}, {"you", "see"},
+	{"i", "guess"}, {"basically"}, {"literally"},
+}
+
+// openers are said at the start of a sentence before a pause: "So, book a
+// flight"; "Well, the answer is no".
+var openers = setOf("so well like okay ok alright anyway")
+
+// discourse removes filler phrases (English), but only where pauses set
+// them off: after a comma or the start of a sentence (or a filler) and
+// before a comma or the end of a sentence. "You know the answer", "I like
+// it" and "I mean it" stay.
+func (d *doc) discourse() {
+	cur := d.kept()
+	at := func(a int) (word, bool) {
+		if a < 0 || a >= len(cur) {
+			return word{}, false
+		}
+		return d.words[cur[a]], true
+	}
+	for a := 0; a < len(cur); a++ {
+		for _, ph := range discoursePhrases {
+			if a+len(ph) > len(cur) {
+				continue
+			}
+			match := true
+			for j, p := range ph {
+				if d.words[cur[a+j]].lower != p || (j < len(ph)-1 && d.words[cur[a+j]].trail != "") {
+					match = false
+					break
+				}
+			}
+			if !match {
+				continue
+			}
+			last := d.words[cur[a+len(ph)-1]]
+			prev, hasPrev := at(a - 1)
+			openLeft := !hasPrev || prev.pauseMark() || prev.endsSentence()
+			_, hasNext := at(a + len(ph))
+			closeRight := last.pauseMark() || (last.endsSentence() && hasPrev && !prev.endsSentence()) || (!hasNext && hasPrev)
+			if openLeft && closeRight && (hasPrev || hasNext) {
+				d.remove(Discourse, cur[a:a+len(ph)]...)
+				a += len(ph) - 1
+				break
+			}
+		}
+	}
+	// Openers: "So, ..." at the start of a sentence, with more to come.
+	cur = d.kept()
+	for a := 0; a+1 < len(cur); a++ {
+		w := d.words[cur[a]]
+		prev, hasPrev := at(a - 1)
+		if _, ok := openers[w.lower]; ok && strings.HasPrefix(w.trail, ",") && (!hasPrev || prev.endsSentence()) {
+			d.remove(Discourse, cur[a])
+		}
+	}
+}
+
+func setOf(words string) map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, w := range strings.Fields(words) {
+		m[w] = struct{}{}
+	}
+	return m
+}
+
+// repairs resolves self-repairs (English, agent mode): within each sentence
+// with the repair model, and across sentences where a sentence retracts
+// the one before ("Book it for two. Scratch that. Book it for four.").
+func (d *doc) repairs(m *repair.Model) {
+	for _, s := range d.sentences() {
+		for _, e := range m.Find(d.repairWords(s)) {
+			d.remove(Repair, s[e.Start:e.End]...)
+		}
+	}
+	ss := d.sentences()
+	for n, s := range ss {
+		// "Scratch that." or "No, scratch that, ..." at the start of a
+		// sentence takes back the sentence before.
+		a := 0
+		for a < len(s) {
+			if _, ok := retractOpeners[d.words[s[a]].lower]; !ok {
+				break
+			}
+			a++
+		}
+		if ph := d.retractionAt(s, a); ph > 0 {
+			last := d.words[s[a+ph-1]]
+			if a+ph == len(s) || last.pauseMark() || last.endsSentence() {
+				idx := s[:a+ph]
+				if n > 0 {
+					idx = append(append([]int(nil), ss[n-1]...), idx...)
+				}
+				d.remove(Repair, idx...)
+				continue
+			}
+		}
+		// "Book it for two, never mind." takes back its own sentence.
+		for b := 1; b < len(s); b++ {
+			if ph := d.retractionAt(s, b); ph > 0 && b+ph == len(s) && d.words[s[b-1]].pauseMark() {
+				d.remove(Repair, s...)
+				break
+			}
+		}
+	}
+}
+
+// retractionAt returns the length of the retraction phrase at s[a:], or 0.
+func (d *doc) retractionAt(s []int, a int) int {
+	for _, ph := range retractions {
+		if a+len(ph) <= len(s) && d.phraseAt(s, a, ph) {
+			return len(ph)
+		}
+	}
+	return 0
+}
+
+// retractions take back what came before them.
+var retractions = [][]string{
+	{"scratch", "that"}, {"never", "mind"}, {"nevermind"}, {"forget", "that"}, {"forget", "it"},
+	{"cancel", "that"}, {"disregard", "that"}, {"strike", "that"}, {"ignore", "that"},
+	{"let", "me", "rephrase", "that"}, {"let", "me", "rephrase"}, {"let", "me", "start", "over"},
+}
+
+var retractOpeners = setOf("no oh sorry actually wait um uh er okay ok")
+
+// phraseAt reports whether the words s[a:] start with phrase ph.
+func (d *doc) phraseAt(s []int, a int, ph []string) bool {
+	for j, p := range ph {
+		if d.words[s[a+j]].lower != p {
+			return false
+		}
+	}
+	return true
+}
+
+// sentences splits the kept words into sentences. The slices share one
+// backing array, cached until the next edit.
+func (d *doc) sentences() [][]int {
+	if d.sentenceList != nil && d.sentVer == d.ver {
+		return d.sentenceList
+	}
+	kept := d.kept()
+	out := [][]int{}
+	start := 0
+	for n, i := range kept {
+		if d.words[i].endsSentence() {
+			out = append(out, kept[start:n+1:n+1])
+			start = n + 1
+		}
+	}
+	if start < len(kept) {
+		out = append(out, kept[start:len(kept):len(kept)])
+	}
+	d.sentenceList, d.sentVer = out, d.ver
+	return out
+}
+
+func isUpperStart(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsUpper(r)
+}

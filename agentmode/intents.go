@@ -1,0 +1,362 @@
+package agentmode
+
+import "strings"
+
+// Intent kinds.
+const (
+	Command   = "command"   // a request to do something: "Book a table", "Can you play ..."
+	Question  = "question"  // a request for information: "What's the weather?"
+	Statement = "statement" // anything else
+)
+
+// commandVerbs start requests said as imperatives.
+var commandVerbs = setOf("add book play find show rate give put search look get tell set remind cancel send call " +
+	"open turn check schedule move make create start stop email text write read buy order reserve delete remove " +
+	"update change help take bring pick list note save share forward reply mark pause resume skip repeat translate " +
+	"summarize draft print download upload install run close restart switch dim raise lower increase decrease mute " +
+	"unmute record navigate go use notify message invite locate display shuffle queue listen watch need " +
+	"rename copy paste fix review approve reject submit sign assign plan prepare arrange confirm clear empty " +
+	"wake text dial ring lock unlock enable disable load tune reschedule postpone proceed")
+
+// whStarts are wh-words that start a question when a verb follows.
+var whStarts = setOf("what when where how why who what's when's where's how's who's")
+
+var auxiliaries = setOf("is are was were do does did can could will would should shall may might must " +
+	"isn't aren't don't doesn't didn't can't won't wouldn't shouldn't")
+
+var subjects = setOf("i you he she it we they there this that the a an my your any some")
+
+// wantVerbs follow "I" in a request: "I want to hear", "I'd like a table".
+var wantVerbs = setOf("want need wanna wish would 'd like am 'm")
+
+// strongConnectors join two requests: "book a table and then remind me".
+var strongConnectors = [][]string{
+	{"and", "after", "that"}, {"and", "then"}, {"and", "also"}, {"and", "afterwards"}, {"after", "that"},
+	{"and", "additionally"}, {"and", "next"},
+}
+
+// weakConnectors join requests only when a request clearly follows:
+// "Trinidad and Tobago", "rock and roll" and "add eggs, milk" stay whole.
+var weakConnectors = [][]string{{"and"}, {"plus"}, {"then"}, {"also"}}
+
+// segment splits each sentence into intents at connectors that join
+// requests, removing the connector ("and then") and ending the first part
+// as a sentence, so that every intent is a sentence of the text.
+func (d *doc) segment() {
+	for _, s := range d.sentences() {
+		d.segmentSentence(s)
+	}
+	// "And then remind me ..." at the start of a sentence: the connector
+	// goes, the request stays.
+	for _, s := range d.sentences() {
+		n, strong := d.connectorAt(s, 0)
+		if n > 0 && n < len(s) && (strong || d.clauseStart(s, n, true)) {
+			d.remove(Discourse, s[:n]...)
+		}
+	}
+}
+
+// intents groups sentences into intents. A sentence that is only a
+// fragment ("At our step mother's place.", "2 out of 6 stars.") belongs
+// to the request before it (or, first, after it); opening an app sets up
+// the request that follows ("Open Spotify. Play some jazz.").
+func (d *doc) intents() [][]int {
+	var out [][]int
+	ss := append([][]int(nil), d.sentences()...)
+	for i, s := range ss {
+		if len(out) > 0 {
+			prev := out[len(out)-1]
+			if d.fragment(s) {
+				out[len(out)-1] = append(prev[:len(prev):len(prev)], s...)
+				continue
+			}
+		}
+		if i+1 < len(ss) && (d.fragment(s) || d.setup(s)) {
+			ss[i+1] = append(append([]int(nil), s...), ss[i+1]...)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// setup reports whether a sentence only opens an app: "Open Spotify.",
+// "Go to iTunes."
+func (d *doc) setup(s []int) bool {
+	if len(s) > 4 {
+		return false
+	}
+	first := d.words[s[0]].lower
+	return first == "open" || first == "launch" || (first == "go" && len(s) > 1 && d.words[s[1]].lower == "to")
+}
+
+// fragment reports whether a sentence starts like a phrase, not a clause:
+// with a preposition or a number, and is no request of its own.
+func (d *doc) fragment(s []int) bool {
+	first := d.words[s[0]].lower
+	_, prep := prepositions[first]
+	if !prep && !isNumeric(d.words[s[0]].norm) {
+		return false
+	}
+	return d.kindOf(s) == Statement
+}
+
+var prepositions = setOf("at in on to for from by with about of into onto out during before after until till " +
+	"near around over under between within without via per")
+
+func (d *doc) segmentSentence(s []int) {
+	// "If it rains, then cancel the picnic" is one request ("When is
+	// ..." is a question, not a subordinate clause).
+	_, sub := subordinators[d.words[s[0]].lower]
+	sub = sub && !d.questionStart(s, 0)
+	for b := 2; b < len(s)-1; b++ {
+		if d.words[s[b]].lower == "and" && b+1 < len(s) && d.words[s[b+1]].lower == "i" && b < 3 {
+			continue // "my wife and I want ..."
+		}
+		prev := d.words[s[b-1]]
+		n, strong := d.connectorAt(s, b)
+		split := false
+		switch {
+		case n > 0 && strong:
+			split = b+n < len(s) && (d.clauseStart(s, b+n, true) || d.isRequest(s[:b]))
+		case sub:
+		case n > 0:
+			split = b+n < len(s) && d.joins(s[:b], s, b+n)
+		case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
+			// "Add this to my playlist, book a table for two." (Only at a
+			// comma: a colon or a semicolon is more often inside a title.)
+			_, dangling := noCommaAfter[prev.lower]
+			split = !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
+		}
+		if !split || d.setup(s[:b]) {
+			continue // "Open Spotify and play some jazz" is one request
+		}
+		if n > 0 {
+			d.remove(Discourse, s[b:b+n]...)
+		}
+		kind := d.kindOf(s[:b])
+		mark := "."
+		if kind == Question {
+			mark = "?"
+		}
+		d.endSentence(s[b-1], mark)
+		d.segmentSentence(s[b+n:])
+		return
+	}
+}
+
+// connectorAt returns the length of a connector at s[b:] and whether it is
+// a strong one.
+func (d *doc) connectorAt(s []int, b int) (int, bool) {
+	for _, c := range strongConnectors {
+		if b+len(c) <= len(s) && d.phraseAt(s, b, c) && d.plain(s, b, len(c)) {
+			return len(c), true
+		}
+	}
+	for _, c := range weakConnectors {
+		if b+len(c) <= len(s) && d.phraseAt(s, b, c) && d.plain(s, b, len(c)) {
+			return len(c), false
+		}
+	}
+	return 0, false
+}
+
+// plain reports whether the n words at s[b:] have no punctuation inside
+// (the last may have a comma: "and then, book ...").
+func (d *doc) plain(s []int, b, n int) bool {
+	for j := 0; j < n; j++ {
+		w := d.words[s[b+j]]
+		if w.lead != "" || (w.trail != "" && (j < n-1 || w.trail != ",")) {
+			return false
+		}
+	}
+	return true
+}
+
+// clauseStart reports whether the words at s[j:] start a request or a
+// question: a command verb, "please", "can you", a wh-word followed by a
+// verb, an auxiliary followed by its subject, "let's", or (with loose)
+// "I want ...".
+func (d *doc) clauseStart(s []int, j int, loose bool) bool {
+	if j >= len(s) {
+		return false
+	}
+	w := d.words[s[j]]
+	next := ""
+	if j+1 < len(s) {
+		next = d.words[s[j+1]].lower
+	}
+	if len(s)-j < 2 {
+		return false
+	}
+	switch {
+	case w.lower == "please", w.lower == "let's", w.lower == "lets", w.lower == "let" && (next == "me" || next == "us"):
+		return true
+	case w.lower == "don't" || w.lower == "do" && next == "not":
+		return true
+	case w.lower == "i'd" && (next == "like" || next == "love"), w.lower == "i'm" && next == "looking":
+		return true
+	case w.lower == "i":
+		_, ok := wantVerbs[next]
+		return ok
+	case (w.lower == "wish" || w.lower == "want" || w.lower == "need" || w.lower == "like") && next == "to":
+		return true
+	case w.lower == "looking" && next == "for", w.lower == "am" && next == "looking":
+		return true
+	}
+	if _, ok := commandVerbs[w.lower]; ok {
+		// "play" and "book" are verbs here; "the book" is not.
+		return true
+	}
+	if _, ok := whStarts[w.lower]; ok {
+		if strings.Contains(w.lower, "'") {
+			return true
+		}
+		switch next {
+		case "many", "much", "long", "far", "old", "about", "kind", "type", "sort", "time", "times":
+			return true
+		}
+		// A wh-word with its verb within three words: "what times will ...".
+		for k := j + 1; k < len(s) && k <= j+3; k++ {
+			if _, aux := auxiliaries[d.words[s[k]].lower]; aux {
+				return true
+			}
+		}
+		// After "and" or a comma, "what ..." asks anew.
+		return w.lower == "what" || w.lower == "how"
+	}
+	if _, ok := auxiliaries[w.lower]; ok {
+		_, subj := subjects[next]
+		return subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) || (loose && next != "")
+	}
+	return false
+}
+
+// subordinators start clauses that belong to the rest of the sentence.
+var subordinators = setOf("if assuming when whenever although though because since once unless suppose supposing while whereas")
+
+// joins reports whether a weak connector (or a comma) before s[j:] joins
+// two requests: a command followed by any request; a question followed by
+// another question, or by a command when no subordinate clause ("when",
+// "that", "which") came before; never a statement ("Most antibiotics
+// target bacteria and don't affect ...").
+func (d *doc) joins(left, s []int, j int) bool {
+	switch d.kindOf(left) {
+	case Command:
+		return d.clauseStart(s, j, false) || d.infoRequest(s, j, left)
+	case Question:
+		if d.questionStart(s, j) {
+			return true
+		}
+		for _, i := range left[1:] {
+			if isUpperStart(d.words[i].core) {
+				continue // in a title: "Any Which Way You Can"
+			}
+			l := d.words[i].lower
+			if _, ok := subordinators[l]; ok || l == "that" || l == "which" || l == "who" || l == "whose" || l == "between" {
+				return false
+			}
+		}
+		return d.clauseStart(s, j, false) || d.infoRequest(s, j, left)
+	}
+	return false
+}
+
+// questionStart reports whether s[j:] starts a question of its own: a
+// wh-word with its verb, or an auxiliary with its subject.
+func (d *doc) questionStart(s []int, j int) bool {
+	if j+1 >= len(s) {
+		return false
+	}
+	w, next := d.words[s[j]].lower, d.words[s[j+1]].lower
+	if _, ok := whStarts[w]; ok {
+		if strings.Contains(w, "'") {
+			return true
+		}
+		for k := j + 1; k < len(s) && k <= j+3; k++ {
+			if _, aux := auxiliaries[d.words[s[k]].lower]; aux {
+				return true
+			}
+		}
+		return false
+	}
+	if _, ok := auxiliaries[w]; ok {
+		_, subj := subjects[next]
+		return subj || isUpperStart(d.words[s[j+1]].core)
+	}
+	return false
+}
+
+// infoNouns ask for information on their own: "..., weather in Paris tomorrow".
+var infoNouns = setOf("weather forecast humidity temperature")
+
+// infoRequest reports whether s[j:] asks for information with a bare noun
+// phrase ("weather in Paris") after a complete request (left).
+func (d *doc) infoRequest(s []int, j int, left []int) bool {
+	if j+1 >= len(s) {
+		return false
+	}
+	_, ok := infoNouns[d.words[s[j]].lower]
+	return ok && d.isRequest(left)
+}
+
+// isRequest reports whether words start as a command or a question.
+func (d *doc) isRequest(s []int) bool {
+	k := d.kindOf(s)
+	return k == Command || k == Question
+}
+
+// kindOf classifies an intent by how it starts and ends.
+func (d *doc) kindOf(s []int) string {
+	if len(s) == 0 {
+		return Statement
+	}
+	// Skip "please" and openers.
+	j := 0
+	for j < len(s)-1 {
+		if l := d.words[s[j]].lower; l == "please" || l == "okay" || l == "ok" || l == "so" || l == "now" || l == "hey" {
+			j++
+			continue
+		}
+		break
+	}
+	first := d.words[s[j]].lower
+	next := ""
+	if j+1 < len(s) {
+		next = d.words[s[j+1]].lower
+	}
+	last := d.words[s[len(s)-1]]
+	switch {
+	case (first == "can" || first == "could" || first == "would" || first == "will") && (next == "you" || next == "u"):
+		return Command // "Can you play ..." asks for an action
+	case first == "let's" || first == "lets" || first == "let" || first == "please" || first == "don't":
+		return Command
+	case first == "i'd" && (next == "like" || next == "love"):
+		return Command
+	case first == "i" && (next == "want" || next == "need" || next == "wanna" || next == "would" || next == "wish"):
+		return Command
+	case first == "remind" || first == "tell" || first == "show" || first == "give":
+		return Command
+	case first == "looking" && next == "for", first == "i'm" && next == "looking", first == "am" && next == "looking":
+		return Command
+	case (first == "wish" || first == "like" || first == "want" || first == "need") && next == "to":
+		return Command
+	case j > 0 && d.words[s[0]].lower == "please":
+		return Command
+	}
+	if strings.Contains(last.trail, "?") {
+		return Question
+	}
+	if _, ok := whStarts[first]; ok {
+		return Question
+	}
+	if _, ok := auxiliaries[first]; ok {
+		if _, subj := subjects[next]; subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) {
+			return Question
+		}
+	}
+	if _, ok := commandVerbs[first]; ok {
+		return Command
+	}
+	return Statement
+}

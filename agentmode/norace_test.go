@@ -1,0 +1,5 @@
+//go:build !race
+
+package agentmode_test
+
+const raceDetector = false

@@ -1,0 +1,130 @@
+package agentmode
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// render repairs the kept words' punctuation and casing after removals:
+// a sentence end inside removed words moves to the word kept before them
+// ("Cancel it, um." -> "Cancel it."), a sentence starts with a capital, a
+// lone "i" is "I" (English), and the text ends with a sentence mark.
+// Rendering twice changes nothing.
+func (d *doc) render(english bool) {
+	cur := d.kept()
+	for p, i := range cur {
+		next := len(d.words)
+		if p+1 < len(cur) {
+			next = cur[p+1]
+		}
+		// A sentence end among the removed words that follow this one.
+		if !d.words[i].endsSentence() {
+			for j := i + 1; j < next; j++ {
+				if m := sentenceMark(d.orig[j].trail); m != "" && d.removed[j] != "" {
+					d.set(i, d.words[i].core, strings.TrimRight(d.words[i].trail, ",;:-–— ")+m)
+				}
+			}
+		}
+		// A comma left on a word that cannot end a phrase, where a filler
+		// was taken out after it: "remind me to, you know, send" reads
+		// "remind me to send".
+		if next > i+1 && p+1 < len(cur) && d.words[i].trail == "," && !d.words[i].endsSentence() {
+			if _, ok := noCommaAfter[d.words[i].lower]; ok && english {
+				d.set(i, d.words[i].core, "")
+			}
+		}
+	}
+	for p, i := range cur {
+		w := d.words[i]
+		core := w.core
+		if english && (w.lower == "i" || strings.HasPrefix(w.lower, "i'")) {
+			core = "I" + core[1:]
+		}
+		if p == 0 || d.words[cur[p-1]].endsSentence() {
+			core = capitalize(core)
+		}
+		d.set(i, core, w.trail)
+	}
+	if len(cur) > 0 {
+		mark := "."
+		if ss := d.sentences(); english && d.kindOf(ss[len(ss)-1]) == Question {
+			mark = "?"
+		}
+		d.endSentence(cur[len(cur)-1], mark)
+	}
+}
+
+// endSentence makes word i end a sentence with mark.
+func (d *doc) endSentence(i int, mark string) {
+	w := d.words[i]
+	endSentence(&w, mark)
+	d.set(i, w.core, w.trail)
+}
+
+// endSentence makes w end a sentence with mark, replacing a pause mark.
+func endSentence(w *word, mark string) {
+	if w.endsSentence() {
+		return
+	}
+	// Keep closing quotes and brackets outside: `"Imagine".`
+	body := strings.TrimRight(w.trail, ",;:-–— ")
+	closers := ""
+	for body != "" && strings.ContainsAny(body[len(body)-1:], "\"')]}") {
+		closers = body[len(body)-1:] + closers
+		body = body[:len(body)-1]
+	}
+	if strings.ContainsAny(body, ".") && !strings.ContainsAny(body, "?!") {
+		body = strings.TrimRight(body, ".")
+	}
+	w.trail = body + mark + closers
+	if !w.endsSentence() {
+		// An abbreviation or an initial before the mark ("Dr.", "J."):
+		// a second mark ends the sentence.
+		w.trail += mark
+	}
+}
+
+// sentenceMark is the sentence-ending mark in a trail, if any.
+func sentenceMark(trail string) string {
+	for _, m := range []string{"?", "!", "…", "."} {
+		if strings.Contains(trail, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// capitalize upper-cases the first letter of s.
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError || !unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// joinWords writes words as text, one space between them.
+func joinWords(ws []word) string {
+	var b strings.Builder
+	for i, w := range ws {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w.text())
+	}
+	return b.String()
+}
+
+// set writes a word's new core and trail, noting a change.
+func (d *doc) set(i int, core, trail string) {
+	if w := &d.words[i]; w.core != core || w.trail != trail {
+		w.core, w.trail = core, trail
+		d.changed = true
+		d.ver++
+	}
+}
+
+// noCommaAfter are English words a phrase cannot end with.
+var noCommaAfter = setOf("the a an to of in on at for with from by about into and or but is are was were " +
+	"be been am do does did has have had can could will would should my your his her its our their this these those")
