@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 )
@@ -69,6 +70,10 @@ func (s *Server) toAPIError(err error) *apiError {
 		return errorf(http.StatusUnsupportedMediaType, "invalid_request_error", "file", "invalid_audio", "%s", trim(err))
 	case errors.Is(err, transcribe.ErrInvalidAudio):
 		return errorf(http.StatusBadRequest, "invalid_request_error", "file", "invalid_audio", "%s", trim(err))
+	case errors.Is(err, agentmode.ErrBudget):
+		return errorf(http.StatusBadRequest, "invalid_request_error", "max_tokens", "invalid_value", "%s", trim(err))
+	case errors.Is(err, agentmode.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_request_error", "", "invalid_value", "%s", trim(err))
 	case errors.Is(err, transcribe.ErrInvalidOptions):
 		return errorf(http.StatusBadRequest, "invalid_request_error", "", "invalid_value", "%s", trim(err))
 	case errors.Is(err, transcribe.ErrQueueFull):
@@ -86,7 +91,7 @@ func (s *Server) toAPIError(err error) *apiError {
 // trim drops the package prefix ("audio: ") that reads oddly in an API message.
 func trim(err error) string {
 	msg := err.Error()
-	for _, p := range []string{"audio: ", "transcribe: ", "whisper: "} {
+	for _, p := range []string{"audio: ", "transcribe: ", "whisper: ", "agentmode: "} {
 		if len(msg) > len(p) && msg[:len(p)] == p {
 			msg = msg[len(p):]
 		}

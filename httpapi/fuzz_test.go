@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
@@ -38,7 +39,11 @@ func FuzzRequest(f *testing.F) {
 	body, ct = multipartBody(f, jfk, map[string]string{"mode": "raw", "language": "de", "temperature": "0.3"})
 	f.Add(body, ct, "/v1/transcriptions")
 	f.Add([]byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nRIFF\r\n--x--"), "multipart/form-data; boundary=x", "/v1/audio/translations")
-	api := httpapi.New(httpapi.Config{Engine: echoEngine{}, Decoder: audio.Decoder{}, MaxUpload: 1 << 16})
+	formatter, err := agentmode.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	api := httpapi.New(httpapi.Config{Engine: echoEngine{}, Decoder: audio.Decoder{}, Formatter: formatter, MaxUpload: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte, contentType, path string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/transcriptions", bytes.NewReader(body))
 		if path == "/v1/audio/transcriptions" || path == "/v1/audio/translations" {

@@ -2,7 +2,8 @@
 //
 // Routes: POST /v1/audio/transcriptions and /v1/audio/translations (OpenAI's
 // fields and response shapes, so OpenAI SDKs work by changing the base URL
-// and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent),
+// and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent,
+// shaped by agentmode, with a token budget),
 // GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
 // "Authorization: Bearer <key>" unless auth is off. Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
@@ -24,6 +25,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 )
@@ -36,6 +38,11 @@ type Engine interface {
 	Queued() int
 }
 
+// Formatter shapes transcriptions for /v1/transcriptions (agentmode).
+type Formatter interface {
+	Format(res *transcribe.Result, opts agentmode.Options) (*agentmode.Output, error)
+}
+
 // KeyVerifier checks API keys.
 type KeyVerifier interface {
 	Verify(key string) bool
@@ -45,6 +52,8 @@ type KeyVerifier interface {
 type Config struct {
 	Engine  Engine
 	Decoder audio.Decoder
+	// Formatter shapes /v1/transcriptions output (raw, clean, agent).
+	Formatter Formatter
 	// Keys verifies Bearer keys; nil turns auth off (--insecure-no-auth or
 	// a loopback server without keys).
 	Keys KeyVerifier

@@ -23,6 +23,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"go.uber.org/goleak"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/transcribe"
@@ -99,8 +100,13 @@ func newFixture(t *testing.T, opts transcribe.EngineOptions, maxUpload int64) *f
 		t.Fatal(err)
 	}
 	ce := &countingEngine{Engine: e}
+	formatter, err := agentmode.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	api := httpapi.New(httpapi.Config{
 		Engine:    ce,
+		Formatter: formatter,
 		Decoder:   audio.Decoder{FFmpeg: audio.LookFFmpeg()},
 		Keys:      store,
 		MaxUpload: maxUpload,
@@ -400,6 +406,10 @@ func TestErrors(t *testing.T) {
 		{"png", "", "/v1/audio/transcriptions", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), ok(nil), "", 415, "unsupported_audio"},
 		{"truncated wav", "", "/v1/audio/transcriptions", jfk[:30], ok(nil), "", 415, "invalid_audio"},
 		{"mode unknown", "", "/v1/transcriptions", jfk, ok(map[string]string{"mode": "poetry"}), "", 400, "invalid_value"},
+		{"budget too small", "", "/v1/transcriptions", jfk, ok(map[string]string{"mode": "agent", "max_tokens": "3"}), "", 400, "invalid_value"},
+		{"bad max_tokens", "", "/v1/transcriptions", jfk, ok(map[string]string{"mode": "agent", "max_tokens": "-5"}), "", 400, "invalid_value"},
+		{"unknown encoding", "", "/v1/transcriptions", jfk, ok(map[string]string{"mode": "agent", "encoding": "gpt9"}), "", 400, "invalid_value"},
+		{"agent stream", "", "/v1/transcriptions", jfk, ok(map[string]string{"mode": "agent", "stream": "true"}), "", 400, "invalid_value"},
 		{"unknown route", "", "/v1/nope", nil, nil, "", 404, "unknown_url"},
 	}
 	for _, tt := range tests {
@@ -526,5 +536,59 @@ func TestModeRawAndHealth(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != 503 {
 		t.Errorf("readyz while draining: %d, want 503", r.StatusCode)
+	}
+}
+
+func TestModesCleanAgent(t *testing.T) {
+	f := newFixture(t, transcribe.EngineOptions{Threads: 2, Workers: 1}, 0)
+	post := func(fields map[string]string) (int, []byte) {
+		body, ct := multipartBody(t, testdata(t, "jfk.wav"), fields)
+		req, _ := http.NewRequest("POST", f.url+"/v1/transcriptions", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		fields map[string]string
+		check  func(t *testing.T, d map[string]any)
+	}{
+		{map[string]string{"mode": "agent", "language": "en", "timestamp_granularities[]": "word"}, func(t *testing.T, d map[string]any) {
+			intents, _ := d["intents"].([]any)
+			if d["mode"] != "agent" || d["timestamps"] != "word" || len(intents) == 0 {
+				t.Errorf("agent: %v", d)
+				return
+			}
+			it := intents[0].(map[string]any)
+			if it["start"] == nil || it["confidence"] == nil || it["words"] == nil {
+				t.Errorf("intent lacks times, confidence or words: %v", it)
+			}
+		}},
+		{map[string]string{"mode": "clean", "language": "en"}, func(t *testing.T, d map[string]any) {
+			if d["mode"] != "clean" || d["paragraphs"] == nil || d["timestamps"] != "segment" {
+				t.Errorf("clean: %v", d)
+			}
+		}},
+		{map[string]string{"mode": "agent", "language": "en", "max_tokens": "60"}, func(t *testing.T, d map[string]any) {
+			tokens := d["tokens"].(map[string]any)
+			if tokens["count"].(float64) > 60 || tokens["budget"] == nil && d["truncated"] == true && d["next"] == nil {
+				t.Errorf("budget: %v", d)
+			}
+		}},
+	} {
+		status, body := post(tc.fields)
+		if status != 200 {
+			t.Fatalf("%v: %d %s", tc.fields, status, body)
+		}
+		var d map[string]any
+		if err := json.Unmarshal(body, &d); err != nil {
+			t.Fatal(err)
+		}
+		tc.check(t, d)
 	}
 }

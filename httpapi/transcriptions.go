@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
@@ -47,6 +48,7 @@ type form struct {
 	stream      bool
 	mode        string
 	maxTokens   int
+	encoding    string
 	granularity []string
 	opts        transcribe.Options
 }
@@ -55,7 +57,7 @@ const maxFieldBytes = 64 << 10
 
 // parseForm reads the multipart body as it arrives. The file may be at most
 // MaxUpload bytes; a larger one is refused while reading it, not after.
-func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
+func (s *Server) parseForm(c *gin.Context, translate, modes bool) (*form, error) {
 	ct, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
 		return nil, errorf(http.StatusBadRequest, "invalid_request_error", "", "invalid_content_type",
@@ -152,7 +154,7 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 			return nil, badParam("timestamp_granularities", "'%s' is not one of word, segment.", g)
 		}
 	}
-	if len(f.granularity) > 0 && f.format != "verbose_json" {
+	if len(f.granularity) > 0 && f.format != "verbose_json" && !modes {
 		return nil, badParam("timestamp_granularities", "timestamp_granularities requires response_format=verbose_json.")
 	}
 	if v := one("mode"); v != "" {
@@ -163,6 +165,7 @@ func (s *Server) parseForm(c *gin.Context, translate bool) (*form, error) {
 			return nil, badParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v)
 		}
 	}
+	f.encoding = one("encoding")
 	if err := s.checkModel(f.model); err != nil {
 		return nil, err
 	}
@@ -220,45 +223,44 @@ func (s *Server) openAI(translate bool) gin.HandlerFunc {
 	}
 }
 
-// rawResponse is mode=raw of /v1/transcriptions: everything whisper said.
-type rawResponse struct {
-	Mode  string `json:"mode"`
-	Model string `json:"model"`
-	Text  string `json:"text"`
-	*transcribe.Result
-}
-
-// modes serves /v1/transcriptions with mode=raw|clean|agent.
+// modes serves /v1/transcriptions: the transcription shaped by agentmode
+// as mode says (raw, clean or agent), within max_tokens when given.
 func (s *Server) modes(c *gin.Context) {
-	f, err := s.parseForm(c, false)
+	f, err := s.parseForm(c, false, true)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	switch f.mode {
-	case "raw":
-		if f.maxTokens > 0 {
-			s.fail(c, badParam("max_tokens", "max_tokens applies to mode=agent."))
-			return
-		}
-	case "clean", "agent":
-		s.fail(c, badParam("mode", "mode=%s is not available on this server yet; use mode=raw.", f.mode))
-		return
-	default:
+	mode, err := agentmode.ParseMode(f.mode)
+	if err != nil {
 		s.fail(c, badParam("mode", "'%s' is not one of raw, clean, agent.", f.mode))
 		return
 	}
+	if f.stream && mode != agentmode.Raw {
+		s.fail(c, badParam("stream", "stream=true sends whisper's text as it is decoded: it needs mode=raw (clean and agent shape the whole transcript)."))
+		return
+	}
+	if f.stream && f.maxTokens > 0 {
+		s.fail(c, badParam("max_tokens", "max_tokens does not apply to a stream."))
+		return
+	}
+	opts := agentmode.Options{Mode: mode, MaxTokens: f.maxTokens, Encoding: f.encoding, Words: f.opts.TokenTimestamps}
 	res, ok := s.transcribe(c, f)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, rawResponse{Mode: "raw", Model: s.cfg.ModelName, Text: res.Text(), Result: res})
+	out, err := s.cfg.Formatter.Format(res, opts)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json", out.JSON)
 }
 
 // run parses, decodes and transcribes a request, streaming it when asked.
 // It reports false when the response has been written already.
 func (s *Server) run(c *gin.Context, translate bool) (*form, *transcribe.Result, bool) {
-	f, err := s.parseForm(c, translate)
+	f, err := s.parseForm(c, translate, false)
 	if err != nil {
 		s.fail(c, err)
 		return nil, nil, false

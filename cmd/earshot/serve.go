@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/models"
@@ -49,7 +50,8 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 		Short: "Serve the OpenAI-compatible HTTP API",
 		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
 (OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
-(mode=raw), GET /v1/models, /healthz, /readyz and /metrics.
+(mode=raw, clean or agent, with max_tokens), GET /v1/models, /healthz, /readyz
+and /metrics.
 
 Every /v1 route needs "Authorization: Bearer KEY". Keys come from
 'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
@@ -132,6 +134,13 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 		return err
 	}
 	defer engine.Close()
+	formatter, err := agentmode.New()
+	if err != nil {
+		return err
+	}
+	if _, err := formatter.Encoding(""); err != nil { // load it now, not on the first request
+		return err
+	}
 	c.ffmpeg = ffmpegPath(c.ffmpeg)
 	if c.ffmpeg == "" {
 		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC uploads will be refused (install: sudo apt-get install -y ffmpeg)")
@@ -139,6 +148,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	api := httpapi.New(httpapi.Config{
 		Engine:    engine,
 		Decoder:   audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
+		Formatter: formatter,
 		Keys:      verifier,
 		MaxUpload: maxUpload,
 		ModelName: modelName,
