@@ -26,11 +26,14 @@ var strongTerms = []string{
 	"disregard that", "just kidding", "let me say", "more specifically", "specifically", "cancel this",
 	"no wait", "oh no", "doh", "bah", "darn", "dang", "shoot", "ahh no", "no i mean",
 	"meant to say", "meant", "i mean to say", "cancel this and tell me", "or better yet",
+	"i mean to ask", "i'm sorry", "change that to", "should say", "more generally", "more specifically",
+	"that should be", "or should i say",
 }
 
 // Fillers are filled pauses; they are also what clean mode removes.
 var fillers = []string{
-	"uh", "um", "er", "erm", "err", "umm", "uhh", "uhm", "ugh", "hmm", "hm", "ah", "ahh", "eh", "ehm", "mm", "mmm",
+	"uh", "um", "er", "erm", "err", "umm", "ummm", "uhh", "uhhh", "uhm", "ugh", "hmm", "hmmm", "hm", "ah", "ahh",
+	"eh", "ehm", "mm", "mmm", "ooh", "oof", "ooof",
 }
 
 var weakTerms = []string{"or", "oh", "well", "like", "i guess", "ah well", "tell me", "not that", "not this", "first", "just", "better"}
@@ -148,6 +151,11 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// "has no power", "requires no qualifications", "with no end":
 		// "no" is a determiner after a verb or preposition that takes an
 		// object.
+		// A wh-word or an auxiliary after "no" restarts the question ("What
+		// have no What is ..."); anything else after these is an object.
+		if nc := class(Word{Lower: next}); nc == "WH" || nc == "AUX" {
+			return false
+		}
 		switch prev {
 		case "has", "have", "had", "requires", "require", "required", "needs", "need", "needed", "with", "without",
 			"of", "shows", "show", "showed", "gives", "give", "gave", "takes", "take", "took", "makes", "make", "made",
@@ -157,6 +165,8 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		if i >= 2 && words[i-2].Lower == "there" {
 			return true // "there is no ..."
 		}
+	case "i'm sorry":
+		return next == "for" || next == "about" || next == "to" || next == "that" || next == "but" || i == 0
 	case "actually":
 		// Without a pause before it "actually" is an adverb: "I actually like it".
 		return !prevComma && !words[i].Comma
@@ -164,6 +174,17 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		return next == "to" || next == "tight"
 	case "i want to know", "i should say":
 		return prev == "what" || prev == "all"
+	}
+	return false
+}
+
+// single reports whether a word is an editing term all by itself ("no",
+// "sorry", "uh", "or").
+func (t *cueTable) single(w string) bool {
+	for _, p := range t.byFirst[w] {
+		if len(p.words) == 1 {
+			return true
+		}
 	}
 	return false
 }

@@ -74,6 +74,12 @@ func (f featureSink) add(parts ...part) {
 
 var (
 	kSameclsIkAny                         = lit("samecls-ik-any")
+	kMirror                               = lit("mirror")
+	kLmTriJoin                            = lit("lm-tri-join")
+	kLmTriJoinNext                        = lit("lm-tri-join-next")
+	kMirrorLen                            = lit("mirror-len")
+	kMirrorEnd                            = lit("mirror-end")
+	lAll, lHalf, lSome                    = lit("all"), lit("half"), lit("some")
 	kAfter                                = lit("after")
 	kBias                                 = lit("bias")
 	kCapIk                                = lit("cap-ik")
@@ -264,6 +270,17 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 		prevNorm = normOf(words[i-1])
 	}
 	join, brk := lm.count(prevNorm, normOf(wk)), lm.count(prevNorm, normOf(wi))
+	// The same one word further out on each side.
+	prev2 := "<s>"
+	if i >= 2 {
+		prev2 = normOf(words[i-2])
+	}
+	if i >= 1 {
+		f.add(kLmTriJoin, countBucket(lm.count(prev2, prevNorm, normOf(wk))))
+	}
+	if k+1 < len(words) {
+		f.add(kLmTriJoinNext, countBucket(lm.count(prevNorm, normOf(wk), normOf(words[k+1]))))
+	}
 	f.add(kLmJoin, countBucket(join))
 	f.add(kLmBreak, countBucket(brk))
 	f.add(kLmJoinBreak, countBucket(join), countBucket(brk))
@@ -305,6 +322,31 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 		overlap++
 	}
 	f.add(kOverlap, bucket(min(overlap, 3)))
+	// How closely the repair mirrors the reparandum, position by position:
+	// "the name, no, the title" matches word for word in class.
+	same, total := 0, 0
+	for j := 0; j < n && k+j < len(words); j++ {
+		total++
+		if classP(words[i+j]).h == classP(words[k+j]).h {
+			same++
+		}
+	}
+	mirror := lNone
+	switch {
+	case total == 0:
+	case same == total:
+		mirror = lAll
+	case 2*same >= total:
+		mirror = lHalf
+	case same > 0:
+		mirror = lSome
+	}
+	f.add(kMirror, mirror)
+	f.add(kMirrorLen, mirror, bucket(n))
+	// Does the repair end its mirrored span where the reparandum ends?
+	if k+n-1 < len(words) {
+		f.add(kMirrorEnd, flag(classP(words[c-1]).h == classP(words[k+n-1]).h))
+	}
 }
 
 var strengths = []part{lit("0"), lit("1"), lit("2"), lit("3")}

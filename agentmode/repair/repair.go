@@ -76,42 +76,51 @@ type Model struct {
 	cues    *cueTable
 }
 
-// bigrams counts word pairs (Norm forms, "<s>" before a sentence) in fluent
-// text; minus, in training, those of the sentence at hand, so that a
-// sentence does not vouch for itself.
+// bigrams counts word pairs and triples (Norm forms, "<s>" before a
+// sentence) in fluent text; minus, in training, those of the sentence at
+// hand, so that a sentence does not vouch for itself.
 type bigrams struct {
 	counts map[uint64]int32
 	minus  map[uint64]int32
 }
 
-// bigramKey hashes "a b" without building it.
-func bigramKey(a, b string) uint64 {
+// ngramKey hashes the words "a b" or "a b c" without building the string.
+func ngramKey(words ...string) uint64 {
 	h := uint64(fnvOffset)
-	for i := 0; i < len(a); i++ {
-		h ^= uint64(a[i])
-		h *= fnvPrime
-	}
-	h ^= ' '
-	h *= fnvPrime
-	for i := 0; i < len(b); i++ {
-		h ^= uint64(b[i])
-		h *= fnvPrime
+	for i, w := range words {
+		if i > 0 {
+			h ^= ' '
+			h *= fnvPrime
+		}
+		for j := 0; j < len(w); j++ {
+			h ^= uint64(w[j])
+			h *= fnvPrime
+		}
 	}
 	return h
 }
 
-func (l bigrams) count(a, b string) int {
-	h := bigramKey(a, b)
+func (l bigrams) count(words ...string) int {
+	h := ngramKey(words...)
 	return int(l.counts[h] - l.minus[h])
 }
 
-// addBigrams counts the pairs of a sentence of Norm words into m.
-func addBigrams(m map[uint64]int32, ws []string) {
-	prev := "<s>"
+// ngrams calls fn with the word pairs and triples of a sentence of Norm
+// words, "<s>" standing before it.
+func ngrams(ws []string, fn func(gram string, key uint64)) {
+	a, b := "", "<s>"
 	for _, w := range ws {
-		m[bigramKey(prev, w)]++
-		prev = w
+		fn(b+" "+w, ngramKey(b, w))
+		if a != "" {
+			fn(a+" "+b+" "+w, ngramKey(a, b, w))
+		}
+		a, b = b, w
 	}
+}
+
+// addBigrams counts the pairs and triples of a sentence into m.
+func addBigrams(m map[uint64]int32, ws []string) {
+	ngrams(ws, func(_ string, k uint64) { m[k]++ })
 }
 
 //go:embed weights.txt.gz
@@ -147,8 +156,7 @@ func Read(r io.Reader) (*Model, error) {
 		case "w":
 			weights[nameHash(name)] = float32(v)
 		case "b":
-			a, b, _ := strings.Cut(name, " ")
-			m.lm.counts[bigramKey(a, b)] = int32(v)
+			m.lm.counts[ngramKey(strings.Fields(name)...)] = int32(v)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -233,9 +241,33 @@ func (m *Model) Find(words []Word) []Edit {
 		buf = append(append(buf[:0:0], cur[:best.Start]...), cur[best.End:]...)
 		cur = buf
 	}
+	// An editing term left dangling at the end, after a repair: "of the
+	// cilia, no, the ctenophora rather?"
+	if len(edits) > 0 && len(cur) > 1 {
+		for _, tail := range danglingTerms {
+			n := len(tail)
+			if len(cur) <= n {
+				continue
+			}
+			match := true
+			for j, w := range tail {
+				if cur[len(cur)-n+j].Lower != w {
+					match = false
+				}
+			}
+			if match {
+				at := idx[len(cur)-n]
+				edits = append(edits, Edit{Start: at, Cue: at, End: idx[len(cur)-1] + 1})
+				break
+			}
+		}
+	}
 	sort.Slice(edits, func(a, b int) bool { return edits[a].Start < edits[b].Start })
 	return edits
 }
+
+// danglingTerms are editing terms that can trail the repair they belong to.
+var danglingTerms = [][]string{{"rather"}, {"instead"}, {"i", "mean"}, {"actually"}, {"i", "meant"}}
 
 func (m *Model) score(words []Word, e Edit, run cueRun) float32 {
 	var s float32
@@ -269,8 +301,12 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 			continue
 		}
 		if k < len(words) && (run.strength != weakOr || terms > 1 || class(words[k]) == "WH") {
+			content := false // the reparandum holds more than editing terms
 			for i := c - 1; i >= 0; i-- {
-				if i < c-maxReparandum && i != 0 {
+				if !m.cues.single(words[i].Lower) {
+					content = true
+				}
+				if !content || (i < c-maxReparandum && i != 0) {
 					continue
 				}
 				fn(Edit{Start: i, Cue: c, End: k}, run)
@@ -278,10 +314,22 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 		}
 		c = k
 	}
+	restart := cueRun{text: "<restart>", first: "<restart>", last: "<restart>", lastP: lit("<restart>"), strength: strong}
 	for k := 2; k+1 < len(words) && k <= 8; k++ {
 		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma {
-			fn(Edit{Start: 0, Cue: k, End: k}, cueRun{text: "<restart>", first: "<restart>", last: "<restart>", lastP: lit("<restart>"), strength: strong})
+			fn(Edit{Start: 0, Cue: k, End: k}, restart)
 			break
+		}
+	}
+	// A question begun again with another wh-word: "Which is What is ...",
+	// "What did Who did ...".
+	if len(words) > 3 && class(words[0]) == "WH" {
+		for k := 1; k <= 2 && k+1 < len(words); k++ {
+			if class(words[k]) == "WH" && (class(words[k+1]) == "AUX" || k == 1) && words[k].Lower != "who's" {
+				whRestart := cueRun{text: "<wh-restart>", first: "<wh-restart>", last: "<wh-restart>", lastP: lit("<wh-restart>"), strength: strong}
+				fn(Edit{Start: 0, Cue: k, End: k}, whRestart)
+				break
+			}
 		}
 	}
 }
@@ -338,8 +386,7 @@ func New(t Trained) *Model {
 	}
 	m.weights = newTable(weights)
 	for p, c := range t.Bigrams {
-		a, b, _ := strings.Cut(p, " ")
-		m.lm.counts[bigramKey(a, b)] = int32(c)
+		m.lm.counts[ngramKey(strings.Fields(p)...)] = int32(c)
 	}
 	return m
 }
@@ -422,4 +469,15 @@ func (t table) get(k uint64) float32 {
 			return 0
 		}
 	}
+}
+
+// GoldEdits returns the candidates whose deletion gives ex's fluent form.
+func (m *Model) GoldEdits(ex Example) []Edit {
+	var out []Edit
+	m.candidates(ex.Words, func(e Edit, _ cueRun) {
+		if ex.Want != nil && deletes(ex.Words, e, ex.Want) {
+			out = append(out, e)
+		}
+	})
+	return out
 }

@@ -34,6 +34,7 @@ func Norm(s string) string {
 // fluent form no single candidate reaches are skipped; Train reports how
 // many it used.
 func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
+
 	cues := newCueTable()
 	m := &Model{cues: cues}
 	// The fluent text: every example's fluent form.
@@ -43,12 +44,10 @@ func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
 		if ex.Want == nil {
 			continue
 		}
-		addBigrams(lm.counts, ex.Want)
-		prev := "<s>"
-		for _, w := range ex.Want {
-			t.Bigrams[prev+" "+w]++
-			prev = w
-		}
+		ngrams(ex.Want, func(g string, k uint64) {
+			lm.counts[k]++
+			t.Bigrams[g]++
+		})
 	}
 	// own returns the pairs an example contributed, to leave out.
 	own := func(ex Example) map[uint64]int32 {
@@ -153,7 +152,7 @@ func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
 }
 
 // Trained is a trained model: feature weights by name, and the counts of
-// word pairs ("a b") in the fluent training text.
+// word pairs and triples ("a b", "a b c") in the fluent training text.
 type Trained struct {
 	Weights map[string]float64
 	Bigrams map[string]int

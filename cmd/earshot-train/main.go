@@ -29,7 +29,14 @@ func main() {
 	epochs := flag.Int("epochs", 12, "passes over the training data")
 	seed := flag.Uint64("seed", 1, "shuffling seed")
 	prune := flag.Float64("prune", 1, "leave out weights smaller than this")
+	folds := flag.Int("cv", 0, "also report k-fold cross-validation on the training pairs")
 	flag.Parse()
+	if *folds > 1 {
+		if err := crossValidate(*train, *epochs, *seed, *folds); err != nil {
+			fmt.Fprintln(os.Stderr, "earshot-train:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*train, *dev, *out, *epochs, *seed, *prune); err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-train:", err)
 		os.Exit(1)
@@ -61,11 +68,10 @@ func load(path string) ([]pair, error) {
 // full of filled pauses that correct nothing.
 var fillers = []string{"uh", "um", "er", "uh,", "um,"}
 
-func run(trainPath, devPath, out string, epochs int, seed uint64, prune float64) error {
-	pairs, err := load(trainPath)
-	if err != nil {
-		return err
-	}
+// examples turns pairs into training examples: each disfluent question
+// with its fluent original, the original alone (no repair), and the
+// original with a filled pause inserted (no repair either).
+func examples(pairs []pair, seed uint64) []repair.Example {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	var exs []repair.Example
 	for _, p := range pairs {
@@ -78,6 +84,65 @@ func run(trainPath, devPath, out string, epochs int, seed uint64, prune float64)
 			exs = append(exs, agentmode.TrainingExample(strings.Join(ins, " "), ""))
 		}
 	}
+	return exs
+}
+
+// crossValidate trains on k-1 folds of the pairs and measures exact
+// resolution on the fold left out, k times.
+func crossValidate(trainPath string, epochs int, seed uint64, k int) error {
+	pairs, err := load(trainPath)
+	if err != nil {
+		return err
+	}
+	correct, total, reach, deletion := 0, 0, 0, 0
+	for fold := range k {
+		var tr, te []pair
+		for i, p := range pairs {
+			if i%k == fold {
+				te = append(te, p)
+			} else {
+				tr = append(tr, p)
+			}
+		}
+		trained, _ := repair.Train(examples(tr, seed), epochs, seed)
+		m := repair.New(trained)
+		for _, p := range te {
+			total++
+			ex := agentmode.TrainingExample(p.Disfluent, p.Original)
+			if repair.Resolves(m, ex) {
+				correct++
+			}
+			if m.Reachable(ex) {
+				reach++
+			}
+			if isDeletion(ex) {
+				deletion++
+			}
+		}
+	}
+	fmt.Printf("%d-fold cross-validation on %d training pairs: exact %.1f%% (%.1f%% of the %d pure deletions), reachable %.1f%%\n",
+		k, total, 100*float64(correct)/float64(total), 100*float64(correct)/float64(deletion), deletion, 100*float64(reach)/float64(total))
+	return nil
+}
+
+// isDeletion reports whether the fluent form is the disfluent one with
+// words taken out.
+func isDeletion(ex repair.Example) bool {
+	j := 0
+	for _, w := range ex.Words {
+		if n := repair.Norm(w.Lower); n != "" && j < len(ex.Want) && ex.Want[j] == n {
+			j++
+		}
+	}
+	return j == len(ex.Want)
+}
+
+func run(trainPath, devPath, out string, epochs int, seed uint64, prune float64) error {
+	pairs, err := load(trainPath)
+	if err != nil {
+		return err
+	}
+	exs := examples(pairs, seed)
 	trained, used := repair.Train(exs, epochs, seed)
 	fmt.Printf("trained on %d of %d examples, %d features, %d word pairs\n", used, len(exs), len(trained.Weights), len(trained.Bigrams))
 	var buf bytes.Buffer
