@@ -88,7 +88,7 @@ eval:
 
 # Retrain the self-repair model on Disfl-QA train; deterministic.
 train:
-	@$(GO) run ./cmd/earshot-train
+	@$(GO) run ./cmd/earshot-train -cv 5
 
 clean:
 	rm -rf bin

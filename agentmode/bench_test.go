@@ -43,3 +43,13 @@ func BenchmarkEditOnly(b *testing.B) {
 		f.edit(textWords(texts[i%len(texts)]), Agent, true)
 	}
 }
+
+func BenchmarkCommand(b *testing.B) {
+	f, _ := New()
+	texts := []string{"add this song to my playlist", "What will the weather be in Monument of Lihula on december the 5th?",
+		"Book a table for two at 8pm at a restaurant in Paris", "play the latest album by Norah Jones on Spotify"}
+	opts := Options{Mode: Agent}
+	for i := 0; b.Loop(); i++ {
+		f.FormatText(texts[i%len(texts)], opts)
+	}
+}

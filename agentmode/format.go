@@ -187,6 +187,9 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 // again must give the same result (agent(agent(x)) == agent(x)).
 func (f *Formatter) edit(ws []word, mode Mode, english bool) *doc {
 	d := newDoc(ws)
+	// Mend casing and the final mark first: then a transcript with nothing
+	// to remove settles in one round instead of two.
+	d.render(english)
 	for round := 0; round < 8; round++ {
 		d.changed = false
 		d.repetitions(english)

@@ -28,7 +28,7 @@ func prepare(words []Word) []Word {
 		if w.cls == "TIME" {
 			w.Cap = false // "Tuesday" is written with a capital, but is no name
 		}
-		w.lowerH, w.clsH = hashString(w.Lower), hashString(w.cls)
+		w.lowerH, w.clsH, w.normH = hashString(w.Lower), hashString(w.cls), hashString(w.norm)
 		if w.norm == "" {
 			w.norm = Norm(w.Lower)
 		}

@@ -265,21 +265,21 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 
 	// How fluent the join is, and what the deletion breaks: counts of the
 	// word pairs in fluent text.
-	prevNorm := "<s>"
+	prev := sentenceStartH
 	if !start {
-		prevNorm = normOf(words[i-1])
+		prev = normH(words[i-1])
 	}
-	join, brk := lm.count(prevNorm, normOf(wk)), lm.count(prevNorm, normOf(wi))
+	join, brk := lm.count(ngramKeyH(prev, normH(wk))), lm.count(ngramKeyH(prev, normH(wi)))
 	// The same one word further out on each side.
-	prev2 := "<s>"
+	prev2 := sentenceStartH
 	if i >= 2 {
-		prev2 = normOf(words[i-2])
+		prev2 = normH(words[i-2])
 	}
 	if i >= 1 {
-		f.add(kLmTriJoin, countBucket(lm.count(prev2, prevNorm, normOf(wk))))
+		f.add(kLmTriJoin, countBucket(lm.count(ngramKeyH(prev2, prev, normH(wk)))))
 	}
 	if k+1 < len(words) {
-		f.add(kLmTriJoinNext, countBucket(lm.count(prevNorm, normOf(wk), normOf(words[k+1]))))
+		f.add(kLmTriJoinNext, countBucket(lm.count(ngramKeyH(prev, normH(wk), normH(words[k+1])))))
 	}
 	f.add(kLmJoin, countBucket(join))
 	f.add(kLmBreak, countBucket(brk))
@@ -364,4 +364,14 @@ func classP(w Word) part {
 		return part{w.cls, w.clsH}
 	}
 	return lit(classOf(w))
+}
+
+var sentenceStartH = hashString("<s>")
+
+// normH is the hash of a word's Norm form.
+func normH(w Word) uint64 {
+	if w.prepared {
+		return w.normH
+	}
+	return hashString(normOf(w))
 }

@@ -58,9 +58,9 @@ type Word struct {
 	Norm string
 
 	// Worked out by prepare.
-	cls, norm    string
-	lowerH, clsH uint64
-	prepared     bool
+	cls, norm           string
+	lowerH, clsH, normH uint64
+	prepared            bool
 }
 
 // Edit is one self-repair: Words[Start:Cue] are taken back, Words[Cue:End]
@@ -82,27 +82,55 @@ type Model struct {
 type bigrams struct {
 	counts map[uint64]int32
 	minus  map[uint64]int32
+	// frozen holds the counts of a loaded model, in a flat table.
+	frozen *table
 }
 
-// ngramKey hashes the words "a b" or "a b c" without building the string.
+// freeze moves the counts into a flat table for fast lookups.
+func (l *bigrams) freeze() {
+	m := make(map[uint64]float32, len(l.counts))
+	for k, v := range l.counts {
+		m[k] = float32(v)
+	}
+	t := newTable(m)
+	l.frozen, l.counts = &t, nil
+}
+
+// ngramKey hashes the words "a b" or "a b c": the words' own hashes mixed
+// in order, so that a prepared word's hash is reused.
 func ngramKey(words ...string) uint64 {
 	h := uint64(fnvOffset)
-	for i, w := range words {
-		if i > 0 {
-			h ^= ' '
-			h *= fnvPrime
-		}
-		for j := 0; j < len(w); j++ {
-			h ^= uint64(w[j])
-			h *= fnvPrime
-		}
+	for _, w := range words {
+		h = mix(h, hashString(w))
 	}
 	return h
 }
 
-func (l bigrams) count(words ...string) int {
-	h := ngramKey(words...)
-	return int(l.counts[h] - l.minus[h])
+func ngramKeyH(hashes ...uint64) uint64 {
+	h := uint64(fnvOffset)
+	for _, x := range hashes {
+		h = mix(h, x)
+	}
+	return h
+}
+
+// minCount is the least count of an n-gram the model keeps. (Leaving out
+// the singletons shrinks the table fourfold but costs about a point of
+// exact match in cross-validation.)
+const minCount = 1
+
+// count is the count of an n-gram by its key (0 below minCount).
+func (l bigrams) count(key uint64) int {
+	n := 0
+	if l.frozen != nil {
+		n = int(l.frozen.get(key))
+	} else {
+		n = int(l.counts[key] - l.minus[key])
+	}
+	if n < minCount {
+		return 0
+	}
+	return n
 }
 
 // ngrams calls fn with the word pairs and triples of a sentence of Norm
@@ -163,6 +191,7 @@ func Read(r io.Reader) (*Model, error) {
 		return nil, fmt.Errorf("repair: reading model: %w", err)
 	}
 	m.weights = newTable(weights)
+	m.lm.freeze()
 	return m, nil
 }
 
@@ -194,7 +223,9 @@ func Write(w io.Writer, t Trained, minWeight float64) error {
 	}
 	sort.Strings(pairs)
 	for _, p := range pairs {
-		fmt.Fprintf(bw, "b\t%d\t%s\n", t.Bigrams[p], p)
+		if t.Bigrams[p] >= minCount {
+			fmt.Fprintf(bw, "b\t%d\t%s\n", t.Bigrams[p], p)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -388,6 +419,7 @@ func New(t Trained) *Model {
 	for p, c := range t.Bigrams {
 		m.lm.counts[ngramKey(strings.Fields(p)...)] = int32(c)
 	}
+	m.lm.freeze()
 	return m
 }
 

@@ -82,7 +82,9 @@ func run(disflPath, snipsDir string, joined int, seed uint64) error {
 	fmt.Printf("\nSpeed, one core (GOMAXPROCS=1), agent mode with o200k_base token counting\n\n")
 	printTable([][]string{
 		{"measurement", "earshot", "target", "met"},
-		{"short utterances per second", fmt.Sprintf("%.0f", sp.perSecond), ">= 50000", met(sp.perSecond >= 50000)},
+		{"short utterances per second: voice commands (SNIPS)", fmt.Sprintf("%.0f", sp.commands), ">= 50000", met(sp.commands >= 50000)},
+		{"short utterances per second: disfluent questions (Disfl-QA)", fmt.Sprintf("%.0f", sp.disfluent), ">= 50000", met(sp.disfluent >= 50000)},
+		{"short utterances per second: both, mixed", fmt.Sprintf("%.0f", sp.perSecond), ">= 50000", met(sp.perSecond >= 50000)},
 		{fmt.Sprintf("1-hour transcript (%d words, word timestamps), p50", sp.hourWords), fmt.Sprintf("%.1f ms", sp.hourP50), "<= 50 ms", met(sp.hourP50 <= 50)},
 		{"1-hour transcript, p50 with max_tokens 8000", fmt.Sprintf("%.1f ms", sp.hourBudgetP50), "", ""},
 	})
@@ -219,6 +221,8 @@ func printTable(rows [][]string) {
 }
 
 type speed struct {
+	commands      float64
+	disfluent     float64
 	perSecond     float64
 	hourWords     int
 	hourP50       float64
@@ -243,14 +247,19 @@ func evalSpeed(f *agentmode.Formatter, pairs []pair, cmds []string) (speed, erro
 		}
 	}
 	var sp speed
-	n, start := 0, time.Now()
-	for time.Since(start) < 3*time.Second {
-		for _, t := range texts {
-			f.FormatText(t, opts)
+	rate := func(texts []string) float64 {
+		n, start := 0, time.Now()
+		for time.Since(start) < 2*time.Second {
+			for _, t := range texts {
+				f.FormatText(t, opts)
+			}
+			n += len(texts)
 		}
-		n += len(texts)
+		return float64(n) / time.Since(start).Seconds()
 	}
-	sp.perSecond = float64(n) / time.Since(start).Seconds()
+	sp.commands = rate(cmds)
+	sp.disfluent = rate(texts[:len(pairs)])
+	sp.perSecond = rate(texts)
 
 	res := hourTranscript(texts)
 	sp.hourWords = len(res.Words)
