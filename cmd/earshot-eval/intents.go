@@ -11,6 +11,12 @@ import (
 
 type intentResult struct {
 	allCorrect, segments, falseSplit float64
+	// The same on the utterances made only of commands that agent mode
+	// keeps whole on their own and that start like a request (a verb, a
+	// wh-word, "I want"...): not "Weather in Dominica", "Out of 6, give
+	// ...", "Open itunes. Play ...".
+	regular, regularAll float64
+	regularCmds         int
 }
 
 // connectors are how people chain requests in one breath.
@@ -20,8 +26,28 @@ var connectors = []string{" and ", " and then ", " and also ", ", "}
 // splits them back exactly; and that single commands stay whole.
 func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64) (intentResult, error) {
 	var r intentResult
+	// Commands that are one request on their own, by agent mode's reading.
+	whole := map[string]bool{}
+	for _, c := range cmds {
+		_, intents, err := agentText(f, c)
+		if err != nil {
+			return r, err
+		}
+		if len(intents) == 1 && slices.Equal(norm(intents[0]), norm(c)) {
+			_, in2, err := agentText(f, "Play some music and "+lowerFirst(c))
+			if err != nil {
+				return r, err
+			}
+			whole[c] = len(in2) == 2
+		}
+	}
+	for _, ok := range whole {
+		if ok {
+			r.regularCmds++
+		}
+	}
 	g := rng(seed)
-	all, segs, segsOK := 0, 0, 0
+	all, segs, segsOK, reg, regAll := 0, 0, 0, 0, 0
 	for range joined {
 		k := 2 + g.IntN(2)
 		parts := make([]string, k)
@@ -61,6 +87,20 @@ func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64)
 		if ok {
 			all++
 		}
+		regular := true
+		for _, p := range parts {
+			regular = regular && whole[p]
+		}
+		if regular {
+			reg++
+			if ok {
+				regAll++
+			}
+		}
+	}
+	r.regular = float64(reg)
+	if reg > 0 {
+		r.regularAll = float64(regAll) / float64(reg)
 	}
 	r.allCorrect = float64(all) / float64(joined)
 	r.segments = float64(segsOK) / float64(segs)

@@ -78,6 +78,8 @@ func run(disflPath, snipsDir string, joined int, seed uint64) error {
 		{"joined: utterances with every segment right", pct(in.allCorrect), ">= 98.5%", met(in.allCorrect >= 0.985)},
 		{"joined: segments found exactly", pct(in.segments), "", ""},
 		{"single commands split in two or more", pct(in.falseSplit), "< 1%", met(in.falseSplit < 0.01)},
+		{fmt.Sprintf("joined, only the %d commands read as one request each: utterances all right (%d of them)", in.regularCmds, int(in.regular)),
+			pct(in.regularAll), "", ""},
 	})
 	fmt.Printf("\nSpeed, one core (GOMAXPROCS=1), agent mode with o200k_base token counting\n\n")
 	printTable([][]string{
