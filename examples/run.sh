@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bin="$(cd .. && realpath "${1:-bin/earshot}")"
+root="$(cd .. && pwd)"
 tmp="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
@@ -24,4 +25,10 @@ echo "== curl"; curl/transcribe.sh
 echo "== without a key: 401"
 code="$(curl -s -o /dev/null -w '%{http_code}' -F file=@../testdata/audio/jfk.wav "$EARSHOT_URL/v1/audio/transcriptions")"
 [ "$code" = 401 ] || { echo "got $code"; exit 1; }
-echo "examples: 4 passed, 0 failed"
+# The MCP TypeScript SDK (what Claude Desktop and Claude Code speak) against
+# earshot mcp over stdio and against /mcp of the server above.
+echo "== mcp (MCP TypeScript SDK)"
+(cd mcp && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } &&
+	EARSHOT_BIN="$bin" EARSHOT_MODEL="$tmp/model.bin" AUDIO="$root/testdata/audio/jfk.wav" node client.mjs stdio 2>"$tmp/mcp.log" &&
+	AUDIO="$root/testdata/audio/jfk.wav" node client.mjs http) || { cat "$tmp/mcp.log" "$tmp/serve.log"; exit 1; }
+echo "examples: 6 passed, 0 failed"

@@ -105,6 +105,9 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if ae.Status == http.StatusTooManyRequests {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(s.cfg.RetryAfter.Seconds()))))
 	}
+	if ae.Status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="earshot"`)
+	}
 	if ae.Status >= 500 && ae.Status != http.StatusServiceUnavailable {
 		s.cfg.Logger.Error("request failed", "id", c.GetString("request_id"), "status", ae.Status, "error", err)
 	}

@@ -63,7 +63,10 @@ type Config struct {
 	ModelName string
 	// RetryAfter is sent with 429 responses (default 1 s).
 	RetryAfter time.Duration
-	Logger     *slog.Logger
+	// Mounts are more handlers by path, served behind the same keys: main
+	// mounts the MCP endpoint at /mcp here.
+	Mounts map[string]http.Handler
+	Logger *slog.Logger
 }
 
 // DefaultMaxUpload is OpenAI's limit, which clients already expect.
@@ -111,6 +114,9 @@ func New(cfg Config) *Server {
 	v1.POST("/audio/transcriptions", s.openAI(false))
 	v1.POST("/audio/translations", s.openAI(true))
 	v1.POST("/transcriptions", s.modes)
+	for path, h := range cfg.Mounts {
+		r.Any(path, s.auth, gin.WrapH(h))
+	}
 	return s
 }
 

@@ -60,6 +60,7 @@ with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
 		newServeCmd(getenv),
 		newTranscribeCmd(getenv),
 		newFormatCmd(),
+		newMCPCmd(getenv),
 		newKeysCmd(getenv),
 		newModelsCmd(getenv),
 	)

@@ -21,9 +21,11 @@ import (
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
+	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcripts"
 )
 
 type serveConfig struct {
@@ -41,6 +43,11 @@ type serveConfig struct {
 	ffmpeg          string
 	gpu             bool
 	shutdownTimeout time.Duration
+	mcp             bool
+	allowDirs       []string
+	allowOrigins    []string
+	storeTTL        time.Duration
+	storeMax        string
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -51,9 +58,9 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
 (OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
 (mode=raw, clean or agent, with max_tokens), GET /v1/models, /healthz, /readyz
-and /metrics.
+and /metrics; and the MCP tools at /mcp (streamable HTTP).
 
-Every /v1 route needs "Authorization: Bearer KEY". Keys come from
+Every /v1 route and /mcp need "Authorization: Bearer KEY". Keys come from
 'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
 address without any key, auth is off; on any other address earshot refuses to
 start without a key unless --insecure-no-auth is given.
@@ -86,6 +93,10 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
 	f.BoolVar(&c.gpu, "gpu", true, "use the GPU when earshot was built with one")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running requests may finish on shutdown")
+	f.BoolVar(&c.mcp, "mcp", true, "serve the MCP tools at /mcp (streamable HTTP, behind the same keys)")
+	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
+	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
+	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	return cmd
 }
 
@@ -145,6 +156,29 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	if c.ffmpeg == "" {
 		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC uploads will be refused (install: sudo apt-get install -y ffmpeg)")
 	}
+	var mounts map[string]http.Handler
+	if c.mcp {
+		storeMax, err := parseSize(c.storeMax)
+		if err != nil {
+			return fmt.Errorf("--transcript-memory: %w", err)
+		}
+		srv, err := mcp.New(mcp.Config{
+			Engine:       func(context.Context) (mcp.Engine, error) { return engine, nil },
+			Decoder:      audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
+			Formatter:    formatter,
+			Store:        transcripts.New(c.storeTTL, storeMax),
+			AllowDirs:    c.allowDirs,
+			MaxFileBytes: maxUpload,
+			Version:      version,
+			Logger:       log,
+		})
+		if err != nil {
+			return err
+		}
+		mcpHandler := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp", AllowedOrigins: c.allowOrigins, MaxBody: maxUpload/3*4 + 1<<20})
+		defer mcpHandler.Close(context.Background())
+		mounts = map[string]http.Handler{"/mcp": mcpHandler}
+	}
 	api := httpapi.New(httpapi.Config{
 		Engine:    engine,
 		Decoder:   audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
@@ -153,6 +187,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 		MaxUpload: maxUpload,
 		ModelName: modelName,
 		Logger:    log,
+		Mounts:    mounts,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -179,6 +214,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown timeout were cut", "error", err)
 	}
+
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

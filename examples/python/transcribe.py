@@ -24,3 +24,19 @@ with open(path, "rb") as f:
     )
 response.raise_for_status()
 print(response.json()["text"])
+
+# The same audio shaped for an agent: self-repairs resolved, one intent per
+# request, within a token budget.
+with open(path, "rb") as f:
+    response = httpx.post(
+        f"{BASE_URL}/v1/transcriptions",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        files={"file": (os.path.basename(path), f, "audio/wav")},
+        data={"model": "whisper-1", "language": "en", "mode": "agent", "max_tokens": "2000"},
+        timeout=600,
+    )
+response.raise_for_status()
+agent = response.json()
+assert agent["mode"] == "agent" and agent["tokens"]["count"] <= 2000, agent
+for intent in agent["intents"]:
+    print(f'{intent["kind"]}: {intent["text"]}')

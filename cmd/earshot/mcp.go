@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/mcp"
+	"github.com/earshot-dev/earshot/models"
+	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcripts"
+)
+
+type mcpConfig struct {
+	model     string
+	noPull    bool
+	threads   int
+	workers   int
+	ffmpeg    string
+	gpu       bool
+	allowDirs []string
+	maxFile   string
+	storeTTL  time.Duration
+	storeMax  string
+}
+
+// storeFlags are the transcript store's flags, shared by mcp and serve.
+func storeFlags(cmd *cobra.Command, ttl *time.Duration, max *string) {
+	cmd.Flags().DurationVar(ttl, "transcript-ttl", transcripts.DefaultTTL, "how long a transcript stays readable by get_transcript after its last use")
+	cmd.Flags().StringVar(max, "transcript-memory", "256MiB", "memory for stored transcripts; the least recently used go first")
+}
+
+func newMCPCmd(getenv func(string) string) *cobra.Command {
+	var c mcpConfig
+	cmd := &cobra.Command{
+		Use:   "mcp [flags]",
+		Short: "Serve the MCP tool server on stdin/stdout (for Claude Desktop, Claude Code and other MCP clients)",
+		Long: `Serve earshot's MCP tools over stdio: the client starts this command and talks
+MCP on its stdin and stdout; logs go to stderr.
+
+Tools: transcribe (a file path or base64 audio -> agent, clean or raw JSON
+within max_tokens, with progress notifications) and get_transcript (page
+through a stored transcript); resources transcript://{id}.
+
+transcribe reads files only inside the --allow-dir directories (default: your
+home directory), after resolving symlinks; devices and FIFOs are refused.
+The model (--model, EARSHOT_MODEL, else base) is loaded while the client
+starts up; a first call waits for it.`,
+		Example: `  claude mcp add earshot -- earshot mcp
+  earshot mcp --model small.en --allow-dir ~/Recordings --allow-dir /srv/calls`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.model == "" {
+				c.model = getenv("EARSHOT_MODEL")
+			}
+			if !cmd.Flags().Changed("allow-dir") {
+				if home := getenv("HOME"); home != "" {
+					c.allowDirs = []string{home}
+				}
+			}
+			return runMCP(cmd.Context(), c, modelStore(getenv, cmd.ErrOrStderr()), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&c.model, "model", "m", "", "model file or name, pulled if missing (default $EARSHOT_MODEL, else "+models.DefaultModel+")")
+	f.BoolVar(&c.noPull, "no-pull", false, "fail instead of downloading a missing model")
+	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads per transcription")
+	f.IntVar(&c.workers, "workers", 1, "transcriptions at once")
+	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
+	f.BoolVar(&c.gpu, "gpu", true, "use the GPU when earshot was built with one")
+	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory transcribe may read files in (repeatable; default: your home directory)")
+	f.StringVar(&c.maxFile, "max-file", "1GiB", "largest audio file or base64 payload")
+	storeFlags(cmd, &c.storeTTL, &c.storeMax)
+	return cmd
+}
+
+func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Reader, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	maxFile, err := parseSize(c.maxFile)
+	if err != nil {
+		return fmt.Errorf("--max-file: %w", err)
+	}
+	storeMax, err := parseSize(c.storeMax)
+	if err != nil {
+		return fmt.Errorf("--transcript-memory: %w", err)
+	}
+	formatter, err := agentmode.New()
+	if err != nil {
+		return err
+	}
+	if _, err := formatter.Encoding(""); err != nil {
+		return err
+	}
+	ffmpeg := ffmpegPath(c.ffmpeg)
+	if ffmpeg == "" {
+		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC audio will be refused (install: sudo apt-get install -y ffmpeg)")
+	}
+
+	// Load the model while the client starts up; calls wait for it.
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	eng := &lazyEngine{done: make(chan struct{})}
+	go func() {
+		defer close(eng.done)
+		path, name, err := resolveModel(loadCtx, store, c.model, !c.noPull)
+		if err == nil {
+			eng.engine, err = loadEngine(path, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers})
+		}
+		if err != nil {
+			eng.err = fmt.Errorf("the model could not be loaded: %w", err)
+			log.Error("model not loaded", "error", err)
+			return
+		}
+		log.Info("model loaded", "model", name, "threads", c.threads, "workers", c.workers)
+	}()
+	defer func() {
+		cancelLoad()
+		<-eng.done
+		if eng.engine != nil {
+			eng.engine.Close()
+		}
+	}()
+
+	srv, err := mcp.New(mcp.Config{
+		Engine:       eng.get,
+		Decoder:      audio.Decoder{FFmpeg: ffmpeg, Limits: audio.Limits{MaxBytes: maxFile}},
+		Formatter:    formatter,
+		Store:        transcripts.New(c.storeTTL, storeMax),
+		AllowDirs:    c.allowDirs,
+		MaxFileBytes: maxFile,
+		Version:      version,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("earshot MCP server on stdio", "allow_dirs", c.allowDirs)
+	err = srv.ServeStdio(ctx, stdin, stdout, stderr)
+	if ctx.Err() != nil {
+		return nil // a signal: a normal end
+	}
+	return err
+}
+
+// lazyEngine is an engine being loaded in the background.
+type lazyEngine struct {
+	done   chan struct{}
+	engine *transcribe.Engine
+	err    error
+}
+
+func (l *lazyEngine) get(ctx context.Context) (mcp.Engine, error) {
+	select {
+	case <-l.done:
+		if l.err != nil {
+			return nil, l.err
+		}
+		return l.engine, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

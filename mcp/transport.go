@@ -1,0 +1,102 @@
+package mcp
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ServeStdio serves MCP on in and out (a process's stdin and stdout) until
+// ctx ends or in is closed. Nothing but MCP is written to out; the
+// transport's own errors go to errLog.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, errLog io.Writer) error {
+	st := server.NewStdioServer(s.mcp)
+	st.SetErrorLogger(log.New(errLog, "earshot mcp: ", log.LstdFlags))
+	return st.Listen(ctx, in, out)
+}
+
+// HTTPOptions configure the streamable HTTP transport.
+type HTTPOptions struct {
+	// Path is where the handler is mounted (default /mcp).
+	Path string
+	// AllowedOrigins are browser origins allowed besides the server's own
+	// and, on a loopback server, loopback ones ("https://app.example").
+	AllowedOrigins []string
+	// MaxBody bounds a request body (default 1.5 GiB: base64 audio).
+	MaxBody int64
+}
+
+// HTTPHandler serves MCP over streamable HTTP. Close it when the HTTP
+// server has stopped: it ends the MCP sessions and the sweeper of idle ones.
+type HTTPHandler struct {
+	http.Handler
+	streamable *server.StreamableHTTPServer
+}
+
+// Close ends the sessions and stops the idle-session sweeper.
+func (h *HTTPHandler) Close(ctx context.Context) error { return h.streamable.Shutdown(ctx) }
+
+// HTTPHandler serves MCP over streamable HTTP. It refuses a browser request
+// whose Origin is not allowed (403), against DNS rebinding and cross-site
+// calls; authentication is the caller's (earshot serve mounts it behind
+// its API keys).
+func (s *Server) HTTPHandler(opts HTTPOptions) *HTTPHandler {
+	if opts.Path == "" {
+		opts.Path = "/mcp"
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 3 << 29
+	}
+	h := server.NewStreamableHTTPServer(s.mcp,
+		server.WithEndpointPath(opts.Path),
+		server.WithSessionIdleTTL(30*time.Minute),
+		server.WithStreamableHTTPLogger(s.cfg.Logger),
+	)
+	return &HTTPHandler{streamable: h, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, r, opts.AllowedOrigins) {
+			http.Error(w, "Forbidden: the Origin "+origin+" may not use this MCP server (earshot serve --allow-origin allows one).", http.StatusForbidden)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, opts.MaxBody)
+		h.ServeHTTP(w, r)
+	})}
+}
+
+// originAllowed: the server's own origin, a listed one, or a loopback page
+// talking to a loopback server.
+func originAllowed(origin string, r *http.Request, allowed []string) bool {
+	if slices.Contains(allowed, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return loopback(u.Hostname()) && loopback(hostOnly(r.Host))
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
