@@ -203,6 +203,7 @@ func runFeatures(words []Word, e Edit, run cueRun, f featureSink) {
 	f.add(kWk, lowerP(wk))
 	f.add(kCk, ck)
 	f.add(kClCk, cl, ck)
+
 	f.add(kSameLk, flag(lowerP(wl) == lowerP(wk)))
 	f.add(kSameclsLk, flag(cl.h == ck.h), ck)
 	f.add(kCuelastCk, last, ck)
@@ -212,6 +213,7 @@ func runFeatures(words []Word, e Edit, run cueRun, f featureSink) {
 		f.add(kCkCk1, ck, classP(words[k+1]))
 	}
 	f.add(kAfter, bucket(len(words)-k))
+
 }
 
 // startFeatures are the features that depend on where the reparandum starts.

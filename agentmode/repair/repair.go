@@ -71,9 +71,12 @@ type Edit struct {
 
 // Model scores candidate repairs.
 type Model struct {
-	weights table
-	lm      bigrams
-	cues    *cueTable
+	// lengthCost is subtracted from a candidate's score per word of its
+	// reparandum: precision over recall (see LengthCost).
+	lengthCost float32
+	weights    table
+	lm         bigrams
+	cues       *cueTable
 }
 
 // bigrams counts word pairs and triples (Norm forms, "<s>" before a
@@ -183,6 +186,8 @@ func Read(r io.Reader) (*Model, error) {
 		switch kind {
 		case "w":
 			weights[nameHash(name)] = float32(v)
+		case "p":
+			m.lengthCost = float32(v)
 		case "b":
 			m.lm.counts[ngramKey(strings.Fields(name)...)] = int32(v)
 		}
@@ -214,6 +219,7 @@ func Write(w io.Writer, t Trained, minWeight float64) error {
 		return err
 	}
 	bw := bufio.NewWriter(zw)
+	fmt.Fprintf(bw, "p\t%g\tlength cost\n", t.LengthCost)
 	for _, n := range names {
 		fmt.Fprintf(bw, "w\t%.4g\t%s\n", weights[n], n)
 	}
@@ -258,7 +264,9 @@ func (m *Model) Find(words []Word) []Edit {
 				runAt, runScore = at, 0
 				runFeatures(cur, e, run, featureSink{emit: func(h uint64) { runScore += m.weights.get(h) }})
 			}
-			s := runScore
+			// Each word taken back costs a little: when two starts score
+			// about the same, the shorter reparandum deletes less.
+			s := runScore - m.lengthCost*float32(e.Cue-e.Start)
 			startFeatures(cur, e, run, m.lm, featureSink{emit: func(h uint64) { s += m.weights.get(h) }})
 			if s > score {
 				best, score = e, s
@@ -410,7 +418,7 @@ func parallel(words []Word, e Edit) bool {
 
 // New makes a model from what Train returns.
 func New(t Trained) *Model {
-	m := &Model{lm: bigrams{counts: map[uint64]int32{}}, cues: newCueTable()}
+	m := &Model{lm: bigrams{counts: map[uint64]int32{}}, cues: newCueTable(), lengthCost: float32(t.LengthCost)}
 	weights := make(map[uint64]float32, len(t.Weights))
 	for n, w := range t.Weights {
 		weights[nameHash(n)] = float32(w)

@@ -156,6 +156,9 @@ func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
 type Trained struct {
 	Weights map[string]float64
 	Bigrams map[string]int
+	// LengthCost is what each word of a reparandum costs at run time, a
+	// bias towards deleting less; training leaves it 0, the trainer sets it.
+	LengthCost float64
 }
 
 // deletes reports whether removing e from words leaves exactly want.

@@ -30,14 +30,15 @@ func main() {
 	seed := flag.Uint64("seed", 1, "shuffling seed")
 	prune := flag.Float64("prune", 1, "leave out weights smaller than this")
 	folds := flag.Int("cv", 0, "also report k-fold cross-validation on the training pairs")
+	lengthCost := flag.Float64("length-cost", 1, "score subtracted per reparandum word at run time: precision over recall")
 	flag.Parse()
 	if *folds > 1 {
-		if err := crossValidate(*train, *epochs, *seed, *folds); err != nil {
+		if err := crossValidate(*train, *epochs, *seed, *folds, *lengthCost); err != nil {
 			fmt.Fprintln(os.Stderr, "earshot-train:", err)
 			os.Exit(1)
 		}
 	}
-	if err := run(*train, *dev, *out, *epochs, *seed, *prune); err != nil {
+	if err := run(*train, *dev, *out, *epochs, *seed, *prune, *lengthCost); err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-train:", err)
 		os.Exit(1)
 	}
@@ -89,7 +90,7 @@ func examples(pairs []pair, seed uint64) []repair.Example {
 
 // crossValidate trains on k-1 folds of the pairs and measures exact
 // resolution on the fold left out, k times.
-func crossValidate(trainPath string, epochs int, seed uint64, k int) error {
+func crossValidate(trainPath string, epochs int, seed uint64, k int, lengthCost float64) error {
 	pairs, err := load(trainPath)
 	if err != nil {
 		return err
@@ -105,6 +106,7 @@ func crossValidate(trainPath string, epochs int, seed uint64, k int) error {
 			}
 		}
 		trained, _ := repair.Train(examples(tr, seed), epochs, seed)
+		trained.LengthCost = lengthCost
 		m := repair.New(trained)
 		for _, p := range te {
 			total++
@@ -137,13 +139,14 @@ func isDeletion(ex repair.Example) bool {
 	return j == len(ex.Want)
 }
 
-func run(trainPath, devPath, out string, epochs int, seed uint64, prune float64) error {
+func run(trainPath, devPath, out string, epochs int, seed uint64, prune, lengthCost float64) error {
 	pairs, err := load(trainPath)
 	if err != nil {
 		return err
 	}
 	exs := examples(pairs, seed)
 	trained, used := repair.Train(exs, epochs, seed)
+	trained.LengthCost = lengthCost
 	fmt.Printf("trained on %d of %d examples, %d features, %d word pairs\n", used, len(exs), len(trained.Weights), len(trained.Bigrams))
 	var buf bytes.Buffer
 	if err := repair.Write(&buf, trained, prune); err != nil {
