@@ -43,7 +43,7 @@ build: lib
 ADDR ?= 127.0.0.1:8080
 run: build deps
 	@keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
-	echo "earshot: try it: curl $(ADDR)/v1/audio/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav" >&2; \
+	echo "earshot: try it: curl $(ADDR)/v1/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav -F mode=agent  (MCP: $(ADDR)/mcp)" >&2; \
 	exec $(BIN) serve --addr $(ADDR) $$keyflag
 
 test: test-deps check unit fuzz examples

@@ -1,11 +1,14 @@
 package agentmode
 
 import (
+	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/earshot-dev/earshot/agentmode/repair"
 	"github.com/earshot-dev/earshot/agentmode/tokens"
@@ -217,3 +220,30 @@ var schema []byte
 
 // Schema is the JSON Schema of every mode's output.
 func Schema() []byte { return append([]byte(nil), schema...) }
+
+// compiledSchema is schema.json compiled, once, for Validate.
+var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("schema.json", doc); err != nil {
+		return nil, err
+	}
+	return c.Compile("schema.json")
+})
+
+// Validate checks a document against the output's JSON Schema (for tests
+// and for clients that want to be sure of what they got).
+func Validate(doc []byte) error {
+	s, err := compiledSchema()
+	if err != nil {
+		return fmt.Errorf("agentmode: compiling schema.json: %w", err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("agentmode: not JSON: %w", err)
+	}
+	return s.Validate(v)
+}

@@ -125,7 +125,7 @@ func (d *doc) segmentSentence(s []int) {
 		case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
 			// "Add this to my playlist, book a table for two." (Only at a
 			// comma: a colon or a semicolon is more often inside a title.)
-			_, dangling := noCommaAfter[prev.lower]
+			_, dangling := cannotEndClause[prev.lower]
 			split = !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
 		}
 		if !split || d.setup(s[:b]) {
@@ -286,6 +286,10 @@ func (d *doc) questionStart(s []int, j int) bool {
 	}
 	return false
 }
+
+// cannotEndClause are words after which a comma is no clause boundary
+// ("remind me to, send"): articles, possessives, "to", "of", conjunctions.
+var cannotEndClause = setOf("the a an to of and or but my your his her its our their")
 
 // infoNouns ask for information on their own: "..., weather in Paris tomorrow".
 var infoNouns = setOf("weather forecast humidity temperature")

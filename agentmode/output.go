@@ -114,7 +114,8 @@ func (a pos) less(b pos) bool { return a.unit < b.unit || (a.unit == b.unit && a
 // more levels serve budgets too small for one word otherwise: len(levels)+1
 // also drops the top-level "text" (it repeats the intents or paragraphs),
 // len(levels)+2 the "omitted" list, the budget echoed in "tokens", the
-// language, duration and timing as well.
+// language, duration and timing, and the intents' times and confidence as
+// well.
 type pager struct {
 	prefix string // of cursors: "a" agent, "c" clean, "r" raw
 	units  int

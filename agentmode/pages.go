@@ -80,7 +80,9 @@ func textPager(in input, d *doc, opts Options) pager {
 			unitsOf(from, to, len(units), wordsIn, func(u, lo, hi int) {
 				ws := d.pick(units[u][lo:hi])
 				it := intentJSON{Kind: d.kindOf(units[u]), Text: joinWords(ws)}
-				it.Start, it.End, it.Confidence = timing(ws)
+				if level <= len(levels)+1 {
+					it.Start, it.End, it.Confidence = timing(ws)
+				}
 				if withWords {
 					it.Words = wordDetail(ws)
 				}
@@ -98,7 +100,9 @@ func textPager(in input, d *doc, opts Options) pager {
 		unitsOf(from, to, len(units), wordsIn, func(u, lo, hi int) {
 			ws := d.pick(units[u][lo:hi])
 			p := paragraphJSON{Text: joinWords(ws)}
-			p.Start, p.End, _ = timing(ws)
+			if level <= len(levels)+1 {
+				p.Start, p.End, _ = timing(ws)
+			}
 			if withWords {
 				p.Words = wordDetail(ws)
 			}

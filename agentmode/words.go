@@ -187,22 +187,6 @@ var abbreviations = map[string]struct{}{
 // semicolon, colon).
 func (w word) pauseMark() bool { return strings.ContainsAny(w.trail, ",;:-–—") }
 
-// sentences splits word indexes into sentences: [start, end) ranges.
-func sentences(ws []word) [][2]int {
-	var out [][2]int
-	start := 0
-	for i, w := range ws {
-		if w.endsSentence() {
-			out = append(out, [2]int{start, i + 1})
-			start = i + 1
-		}
-	}
-	if start < len(ws) {
-		out = append(out, [2]int{start, len(ws)})
-	}
-	return out
-}
-
 // repairWords is a sentence as the repair model sees it.
 func (d *doc) repairWords(idx []int) []repair.Word {
 	out := make([]repair.Word, len(idx))

@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -21,76 +19,30 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"go.uber.org/goleak"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
-	"github.com/earshot-dev/earshot/transcribe/whisper"
-	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
+	"github.com/earshot-dev/earshot/transcribe/whisper/whispertest"
 )
 
 var modelPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "earshot-httpapi-test-")
-	if err != nil {
-		panic(err)
-	}
-	modelPath = filepath.Join(dir, ggml.Test.FileName())
-	if err := ggml.SynthesizeFile(modelPath, ggml.Test, 1); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// countingEngine wraps the real engine to see what reaches it.
-type countingEngine struct {
-	*transcribe.Engine
-	mu       sync.Mutex
-	canceled int
-}
-
-func (e *countingEngine) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
-	res, err := e.Engine.Transcribe(ctx, req)
-	if errors.Is(err, context.Canceled) {
-		e.mu.Lock()
-		e.canceled++
-		e.mu.Unlock()
-	}
-	return res, err
-}
+func TestMain(m *testing.M) { os.Exit(whispertest.Main(m, &modelPath)) }
 
 type fixture struct {
 	url    string
 	key    string
 	store  *keys.Store
-	engine *countingEngine
+	engine *whispertest.CountingEngine
 	api    *httpapi.Server
 }
 
 func newFixture(t *testing.T, opts transcribe.EngineOptions, maxUpload int64) *fixture {
 	t.Helper()
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := transcribe.NewEngine(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ce := whispertest.Engine(t, modelPath, opts)
 	store, err := keys.Open(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +51,6 @@ func newFixture(t *testing.T, opts transcribe.EngineOptions, maxUpload int64) *f
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce := &countingEngine{Engine: e}
 	formatter, err := agentmode.New()
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +64,7 @@ func newFixture(t *testing.T, opts transcribe.EngineOptions, maxUpload int64) *f
 		ModelName: "synthetic-test",
 	})
 	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		srv.Close()
-		e.Close()
-	})
+	t.Cleanup(srv.Close)
 	return &fixture{url: srv.URL, key: key, store: store, engine: ce, api: api}
 }
 
@@ -323,9 +271,7 @@ func TestStreamDisconnectCancelsEngine(t *testing.T) {
 	resp.Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		f.engine.mu.Lock()
-		n := f.engine.canceled
-		f.engine.mu.Unlock()
+		n := f.engine.Canceled()
 		if n > 0 {
 			break
 		}

