@@ -12,10 +12,10 @@ import (
 
 // resolveRoots makes the allowed directories absolute, with symlinks
 // resolved, so that a file's real path can be compared with them.
-func resolveRoots(dirs []string) ([]string, error) {
+func resolveRoots(dirs []string, home string) ([]string, error) {
 	var roots []string
 	for _, d := range dirs {
-		abs, err := filepath.Abs(d)
+		abs, err := filepath.Abs(expandHome(d, home))
 		if err != nil {
 			return nil, err
 		}
@@ -58,12 +58,11 @@ func (s *Server) readFile(path string) ([]byte, error) {
 	if len(s.roots) == 0 {
 		return nil, toolErrorf("This server does not read files (no --allow-dir): send the audio's bytes as audio_base64 instead.")
 	}
-	if strings.HasPrefix(path, "~/") || path == "~" {
-		home, err := os.UserHomeDir()
-		if err != nil {
+	if strings.HasPrefix(path, "~") {
+		if s.cfg.Home == "" {
 			return nil, toolErrorf("%s: there is no home directory to expand ~ to; give an absolute path.", path)
 		}
-		path = filepath.Join(home, strings.TrimPrefix(path, "~"))
+		path = expandHome(path, s.cfg.Home)
 	}
 	if !filepath.IsAbs(path) {
 		return nil, toolErrorf("%s is a relative path: give an absolute path (inside %s).", path, strings.Join(s.roots, ", "))
@@ -117,4 +116,12 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// expandHome replaces a leading "~" (alone or before a slash) with home.
+func expandHome(path, home string) string {
+	if home != "" && (path == "~" || strings.HasPrefix(path, "~/")) {
+		return filepath.Join(home, path[1:])
+	}
+	return path
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// AllowDirs are the directories "path" may name files in (after
 	// resolving symlinks). None: path is refused, audio_base64 only.
 	AllowDirs []string
+	// Home is the user's home directory, which "~" in a path or an allowed
+	// directory stands for ("" : no expansion).
+	Home string
 	// MaxFileBytes is the largest audio accepted, as a file or decoded
 	// from base64 (default 1 GiB).
 	MaxFileBytes int64
@@ -101,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		cfg.Store = transcripts.New(0, 0)
 	}
-	roots, err := resolveRoots(cfg.AllowDirs)
+	roots, err := resolveRoots(cfg.AllowDirs, cfg.Home)
 	if err != nil {
 		return nil, err
 	}

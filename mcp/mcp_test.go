@@ -68,6 +68,7 @@ func (f fakeEngine) Transcribe(_ context.Context, req transcribe.Request) (*tran
 type setup struct {
 	engine    mcp.Engine
 	allowDirs []string
+	home      string
 	store     *transcripts.Store
 }
 
@@ -82,6 +83,7 @@ func newServer(t *testing.T, s setup) *mcp.Server {
 		Formatter:    formatter,
 		Store:        s.store,
 		AllowDirs:    s.allowDirs,
+		Home:         s.home,
 		MaxFileBytes: 64 << 20,
 		Version:      "test",
 	})
@@ -317,13 +319,15 @@ func TestAudioInputs(t *testing.T) {
 	sparse.Close()
 	must(os.Mkdir(filepath.Join(root, "sub"), 0o755))
 
-	c := session(t, newServer(t, setup{engine: fakeEngine{2}, allowDirs: []string{root}}))
+	c := session(t, newServer(t, setup{engine: fakeEngine{2}, allowDirs: []string{"~/" + filepath.Base(root)}, home: filepath.Dir(root)}))
 	tests := []struct {
 		name string
 		args map[string]any
 		want string // in the error message; "" means success
 	}{
 		{"a file inside", map[string]any{"path": good}, ""},
+		{"a file inside, from ~", map[string]any{"path": "~/" + filepath.Base(root) + "/ok.wav"}, ""},
+		{"~ outside", map[string]any{"path": "~/" + filepath.Base(outside) + "/secret.wav"}, "outside"},
 		{"base64", map[string]any{"audio_base64": base64.StdEncoding.EncodeToString(jfk)}, ""},
 		{"traversal", map[string]any{"path": filepath.Join(root, "..", filepath.Base(outside), "secret.wav")}, "outside"},
 		{"relative", map[string]any{"path": "ok.wav"}, "relative"},

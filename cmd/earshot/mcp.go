@@ -19,6 +19,7 @@ import (
 )
 
 type mcpConfig struct {
+	home      string
 	model     string
 	noPull    bool
 	threads   int
@@ -60,10 +61,9 @@ starts up; a first call waits for it.`,
 			if c.model == "" {
 				c.model = getenv("EARSHOT_MODEL")
 			}
-			if !cmd.Flags().Changed("allow-dir") {
-				if home := getenv("HOME"); home != "" {
-					c.allowDirs = []string{home}
-				}
+			c.home = getenv("HOME")
+			if !cmd.Flags().Changed("allow-dir") && c.home != "" {
+				c.allowDirs = []string{c.home}
 			}
 			return runMCP(cmd.Context(), c, modelStore(getenv, cmd.ErrOrStderr()), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -133,6 +133,7 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 		Formatter:    formatter,
 		Store:        transcripts.New(c.storeTTL, storeMax),
 		AllowDirs:    c.allowDirs,
+		Home:         c.home,
 		MaxFileBytes: maxFile,
 		Version:      version,
 		Logger:       log,

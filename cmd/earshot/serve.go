@@ -48,6 +48,7 @@ type serveConfig struct {
 	allowOrigins    []string
 	storeTTL        time.Duration
 	storeMax        string
+	userHome        string
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -76,6 +77,7 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 				c.model = getenv("EARSHOT_MODEL")
 			}
 			c.envKey = getenv("EARSHOT_API_KEY")
+			c.userHome = getenv("HOME")
 			c.home = dataDir(getenv)
 			return runServe(cmd.Context(), c, modelStore(getenv, cmd.ErrOrStderr()), cmd.ErrOrStderr())
 		},
@@ -168,6 +170,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 			Formatter:    formatter,
 			Store:        transcripts.New(c.storeTTL, storeMax),
 			AllowDirs:    c.allowDirs,
+			Home:         c.userHome,
 			MaxFileBytes: maxUpload,
 			Version:      version,
 			Logger:       log,
