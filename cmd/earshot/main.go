@@ -44,8 +44,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) stri
 		Short: "Private speech-to-text for AI agents",
 		Long: `earshot turns audio into text on this machine with whisper.cpp: audio never
 leaves it. It transcribes files from the command line, shapes transcripts for
-agents (earshot format), and serves an OpenAI-compatible HTTP API to agents
-and apps.
+agents (earshot format), serves an OpenAI-compatible HTTP API to agents and
+apps, and is an MCP tool server for Claude and other MCP clients (earshot mcp;
+earshot serve at /mcp).
 
 The model is a ggml whisper file or a model name (base, small.en, ...), given
 with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
