@@ -25,9 +25,6 @@ const (
 	Agent Mode = "agent" // for an LLM: clean, repairs resolved, intents
 )
 
-// Modes lists the modes in the order a help text names them.
-var Modes = []Mode{Raw, Clean, Agent}
-
 // ParseMode reads a mode name.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
@@ -134,16 +131,15 @@ func (f *Formatter) Format(res *transcribe.Result, opts Options) (*Output, error
 	return f.format(in, opts)
 }
 
-// FormatText shapes plain text (a transcript from elsewhere). Raw mode
-// returns the text as given.
+// FormatText shapes plain text (a transcript from elsewhere) in clean or
+// agent mode; raw mode needs a transcription and is an ErrInvalid here.
 func (f *Formatter) FormatText(text string, opts Options) (*Output, error) {
-	return f.format(input{text: text, words: textWords(text), language: opts.Language}, opts)
+	return f.format(input{words: textWords(text), language: opts.Language}, opts)
 }
 
 // input is what is being formatted, whichever way it came.
 type input struct {
 	res         *transcribe.Result // nil for text
-	text        string
 	words       []word
 	wordTimed   bool
 	timing      string // "word", "segment" or "" (text)

@@ -507,14 +507,3 @@ func (t table) get(k uint64) float32 {
 		}
 	}
 }
-
-// GoldEdits returns the candidates whose deletion gives ex's fluent form.
-func (m *Model) GoldEdits(ex Example) []Edit {
-	var out []Edit
-	m.candidates(ex.Words, func(e Edit, _ cueRun) {
-		if ex.Want != nil && deletes(ex.Words, e, ex.Want) {
-			out = append(out, e)
-		}
-	})
-	return out
-}
