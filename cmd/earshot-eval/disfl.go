@@ -5,6 +5,7 @@ import (
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/agentmode/repair"
+	"github.com/earshot-dev/earshot/internal/corpus"
 )
 
 // scores are one system's figures on a set of pairs.
@@ -26,7 +27,7 @@ type disflResult struct {
 
 // evalDisfl compares three systems on every pair: the input unchanged,
 // fillers removed, and agent mode.
-func evalDisfl(f *agentmode.Formatter, pairs []pair) (disflResult, error) {
+func evalDisfl(f *agentmode.Formatter, pairs []corpus.Pair) (disflResult, error) {
 	var r disflResult
 	fluentA, fluentF := 0, 0
 	for _, p := range pairs {

@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/agentmode/repair"
+	"github.com/earshot-dev/earshot/internal/corpus"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
@@ -39,11 +39,11 @@ func run(disflPath, snipsDir string, joined int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	pairs, err := loadDisfl(disflPath)
+	pairs, err := corpus.DisflQA(disflPath)
 	if err != nil {
 		return err
 	}
-	cmds, err := loadSnips(snipsDir)
+	cmds, err := corpus.SNIPS(snipsDir)
 	if err != nil {
 		return err
 	}
@@ -91,72 +91,6 @@ func run(disflPath, snipsDir string, joined int, seed uint64) error {
 		{"1-hour transcript, p50 with max_tokens 8000", fmt.Sprintf("%.1f ms", sp.hourBudgetP50), "", ""},
 	})
 	return nil
-}
-
-type pair struct {
-	Original  string `json:"original"`
-	Disfluent string `json:"disfluent"`
-}
-
-func loadDisfl(path string) ([]pair, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]pair
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]pair, len(keys))
-	for i, k := range keys {
-		out[i] = m[k]
-	}
-	return out, nil
-}
-
-// loadSnips reads every command of the SNIPS validate_*.json files.
-func loadSnips(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "validate_*.json"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no SNIPS validate_*.json files in %s", dir)
-	}
-	sort.Strings(files)
-	var cmds []string
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		// The files are Latin-1 in places; json wants UTF-8.
-		if !isUTF8(b) {
-			b = latin1(b)
-		}
-		var m map[string][]struct {
-			Data []struct {
-				Text string `json:"text"`
-			} `json:"data"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		for _, us := range m {
-			for _, u := range us {
-				var s strings.Builder
-				for _, d := range u.Data {
-					s.WriteString(d.Text)
-				}
-				if t := strings.Join(strings.Fields(s.String()), " "); t != "" {
-					cmds = append(cmds, t)
-				}
-			}
-		}
-	}
-	return cmds, nil
 }
 
 // norm is the comparison form: lower case, punctuation stripped, single spaces.
@@ -234,7 +168,7 @@ type speed struct {
 // evalSpeed formats short utterances (the Disfl-QA inputs and SNIPS
 // commands) in a loop on one core, and a 1-hour transcript built from the
 // same sentences with a word every 0.4 s.
-func evalSpeed(f *agentmode.Formatter, pairs []pair, cmds []string) (speed, error) {
+func evalSpeed(f *agentmode.Formatter, pairs []corpus.Pair, cmds []string) (speed, error) {
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	var texts []string
@@ -316,16 +250,6 @@ func hourTranscript(texts []string) *transcribe.Result {
 	flush()
 	res.Words = transcribe.Words(res.Segments)
 	return res
-}
-
-func isUTF8(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
-
-func latin1(b []byte) []byte {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
-	}
-	return []byte(string(r))
 }
 
 // rng makes a seeded generator.

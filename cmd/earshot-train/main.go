@@ -5,22 +5,16 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/agentmode/repair"
+	"github.com/earshot-dev/earshot/internal/corpus"
 )
-
-type pair struct {
-	Original  string `json:"original"`
-	Disfluent string `json:"disfluent"`
-}
 
 func main() {
 	train := flag.String("train", "testdata/disfluency/train.json", "Disfl-QA training pairs")
@@ -44,27 +38,6 @@ func main() {
 	}
 }
 
-func load(path string) ([]pair, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]pair
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	ps := make([]pair, 0, len(m))
-	for _, k := range keys {
-		ps = append(ps, m[k])
-	}
-	return ps, nil
-}
-
 // fillers are inserted into fluent sentences to make negatives: speech is
 // full of filled pauses that correct nothing.
 var fillers = []string{"uh", "um", "er", "uh,", "um,"}
@@ -72,7 +45,7 @@ var fillers = []string{"uh", "um", "er", "uh,", "um,"}
 // examples turns pairs into training examples: each disfluent question
 // with its fluent original, the original alone (no repair), and the
 // original with a filled pause inserted (no repair either).
-func examples(pairs []pair, seed uint64) []repair.Example {
+func examples(pairs []corpus.Pair, seed uint64) []repair.Example {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	var exs []repair.Example
 	for _, p := range pairs {
@@ -91,13 +64,13 @@ func examples(pairs []pair, seed uint64) []repair.Example {
 // crossValidate trains on k-1 folds of the pairs and measures exact
 // resolution on the fold left out, k times.
 func crossValidate(trainPath string, epochs int, seed uint64, k int, lengthCost float64) error {
-	pairs, err := load(trainPath)
+	pairs, err := corpus.DisflQA(trainPath)
 	if err != nil {
 		return err
 	}
 	correct, total, reach, deletion := 0, 0, 0, 0
 	for fold := range k {
-		var tr, te []pair
+		var tr, te []corpus.Pair
 		for i, p := range pairs {
 			if i%k == fold {
 				te = append(te, p)
@@ -140,7 +113,7 @@ func isDeletion(ex repair.Example) bool {
 }
 
 func run(trainPath, devPath, out string, epochs int, seed uint64, prune, lengthCost float64) error {
-	pairs, err := load(trainPath)
+	pairs, err := corpus.DisflQA(trainPath)
 	if err != nil {
 		return err
 	}
@@ -159,7 +132,7 @@ func run(trainPath, devPath, out string, epochs int, seed uint64, prune, lengthC
 	if devPath == "" {
 		return nil
 	}
-	devPairs, err := load(devPath)
+	devPairs, err := corpus.DisflQA(devPath)
 	if err != nil {
 		return err
 	}
