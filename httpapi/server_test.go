@@ -68,6 +68,21 @@ func newFixture(t *testing.T, opts transcribe.EngineOptions, maxUpload int64) *f
 	return &fixture{url: srv.URL, key: key, store: store, engine: ce, api: api}
 }
 
+// postTranscriptions posts jfk.wav with fields to /v1/transcriptions, with
+// the fixture's key.
+func (f *fixture) postTranscriptions(t *testing.T, fields map[string]string) *http.Response {
+	t.Helper()
+	body, ct := multipartBody(t, testdata(t, "jfk.wav"), fields)
+	req, _ := http.NewRequest("POST", f.url+"/v1/transcriptions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func (f *fixture) client() openai.Client {
 	return openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(f.key), option.WithMaxRetries(0))
 }
@@ -438,14 +453,7 @@ func TestQueueFullIs429(t *testing.T) {
 
 func TestModeRawAndHealth(t *testing.T) {
 	f := newFixture(t, transcribe.EngineOptions{Threads: 2, Workers: 1}, 0)
-	body, ct := multipartBody(t, testdata(t, "jfk.wav"), map[string]string{"model": "whisper-1", "language": "en"})
-	req, _ := http.NewRequest("POST", f.url+"/v1/transcriptions", bytes.NewReader(body))
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("Authorization", "Bearer "+f.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := f.postTranscriptions(t, map[string]string{"model": "whisper-1", "language": "en"})
 	defer resp.Body.Close()
 	var raw struct {
 		Mode     string
@@ -488,14 +496,7 @@ func TestModeRawAndHealth(t *testing.T) {
 func TestModesCleanAgent(t *testing.T) {
 	f := newFixture(t, transcribe.EngineOptions{Threads: 2, Workers: 1}, 0)
 	post := func(fields map[string]string) (int, []byte) {
-		body, ct := multipartBody(t, testdata(t, "jfk.wav"), fields)
-		req, _ := http.NewRequest("POST", f.url+"/v1/transcriptions", bytes.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("Authorization", "Bearer "+f.key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := f.postTranscriptions(t, fields)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b

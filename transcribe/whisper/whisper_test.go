@@ -22,6 +22,7 @@ import (
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
+	"github.com/earshot-dev/earshot/transcribe/whisper/whispertest"
 )
 
 // modelPath is a synthetic test-size model written once for the package:
@@ -51,21 +52,7 @@ func TestMain(m *testing.M) {
 
 func newEngine(t testing.TB, opts transcribe.EngineOptions) *transcribe.Engine {
 	t.Helper()
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := transcribe.NewEngine(m, opts)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return e
+	return whispertest.Engine(t, modelPath, opts).Engine
 }
 
 func loadWAV(t testing.TB, name string) []float32 {

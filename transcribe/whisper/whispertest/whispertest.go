@@ -89,6 +89,10 @@ func Engine(t testing.TB, model string, opts transcribe.EngineOptions) *Counting
 		m.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("closing the engine: %v", err)
+		}
+	})
 	return &CountingEngine{Engine: e}
 }
