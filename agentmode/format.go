@@ -31,7 +31,19 @@ func ParseMode(s string) (Mode, error) {
 	case Raw, Clean, Agent:
 		return m, nil
 	}
-	return "", fmt.Errorf("%w: mode %q is not one of raw, clean, agent", ErrInvalid, s)
+	return "", invalidf("mode", "mode %q is not one of raw, clean, agent", s)
+}
+
+// optionError is an ErrInvalid that names the option it is about, for the
+// surfaces' errors (HTTP's "param").
+type optionError struct{ param, reason string }
+
+func (e *optionError) Error() string     { return ErrInvalid.Error() + ": " + e.reason }
+func (e *optionError) Unwrap() error     { return ErrInvalid }
+func (e *optionError) Parameter() string { return e.param }
+
+func invalidf(param, format string, args ...any) error {
+	return &optionError{param, fmt.Sprintf(format, args...)}
 }
 
 // Errors. Each is wrapped with details; test with errors.Is.
@@ -109,7 +121,7 @@ func (f *Formatter) Encoding(name string) (*tokens.Encoding, error) {
 	e, err := tokens.Load(name)
 	if err != nil {
 		if errors.Is(err, tokens.ErrUnknownEncoding) {
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return nil, invalidf("encoding", "%v", err)
 		}
 		return nil, err
 	}
@@ -161,7 +173,7 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 		return nil, err
 	}
 	if opts.MaxTokens < 0 {
-		return nil, fmt.Errorf("%w: max_tokens %d is negative", ErrInvalid, opts.MaxTokens)
+		return nil, invalidf("max_tokens", "max_tokens %d is negative", opts.MaxTokens)
 	}
 	enc, err := f.Encoding(opts.Encoding)
 	if err != nil {
@@ -171,7 +183,7 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 	switch opts.Mode {
 	case Raw:
 		if in.res == nil {
-			return nil, fmt.Errorf("%w: raw mode is whisper's own output and needs a transcription, not text; use clean or agent", ErrInvalid)
+			return nil, invalidf("mode", "raw mode is whisper's own output and needs a transcription, not text; use clean or agent")
 		}
 		p = rawPager(in, opts)
 	default:

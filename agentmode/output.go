@@ -140,7 +140,7 @@ func (p pager) parseCursor(c string) (pos, error) {
 	if c == "" {
 		return pos{}, nil
 	}
-	bad := fmt.Errorf("%w: cursor %q does not belong to this transcript in this mode", ErrInvalid, c)
+	bad := invalidf("cursor", "cursor %q does not belong to this transcript in this mode", c)
 	rest, ok := strings.CutPrefix(c, p.prefix)
 	if !ok {
 		return pos{}, bad

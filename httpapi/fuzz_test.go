@@ -2,33 +2,16 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
-	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/pipeline"
+	"github.com/earshot-dev/earshot/pipeline/pipelinetest"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 )
-
-// echoEngine answers every request at once, so the fuzzer spends its time
-// in request parsing and audio decoding, the code that reads outside bytes.
-type echoEngine struct{}
-
-func (echoEngine) Transcribe(_ context.Context, req transcribe.Request) (*transcribe.Result, error) {
-	seg := transcribe.Segment{Text: " hello", End: 1}
-	if req.OnSegment != nil {
-		if err := req.OnSegment(seg); err != nil {
-			return nil, err
-		}
-	}
-	return &transcribe.Result{Language: "en", Duration: float64(len(req.Samples)) / transcribe.SampleRate, Segments: []transcribe.Segment{seg}}, nil
-}
-func (echoEngine) Model() transcribe.ModelInfo { return transcribe.ModelInfo{Name: "echo"} }
-func (echoEngine) Running() int                { return 0 }
-func (echoEngine) Queued() int                 { return 0 }
 
 // FuzzRequest: any body with any content type gets a response with a status
 // the API documents, never a panic (a 500 would mean one was recovered).
@@ -43,7 +26,11 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Config{Engine: echoEngine{}, Decoder: audio.Decoder{}, Formatter: formatter, MaxUpload: 1 << 16})
+	// The scripted engine answers at once, so the fuzzer spends its time in
+	// request parsing and audio decoding, the code that reads outside bytes.
+	e := &pipelinetest.Engine{}
+	pipe := pipeline.New(pipeline.Config{Engine: e, Decoder: audio.Decoder{}, Formatter: formatter})
+	api := httpapi.New(httpapi.Config{Pipeline: pipe, Stats: e, MaxUpload: 1 << 16})
 	f.Fuzz(func(t *testing.T, body []byte, contentType, path string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/transcriptions", bytes.NewReader(body))
 		if path == "/v1/audio/transcriptions" || path == "/v1/audio/translations" {

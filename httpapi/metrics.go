@@ -21,7 +21,7 @@ type metrics struct {
 	rtf      prometheus.Histogram
 }
 
-func newMetrics(e Engine) *metrics {
+func newMetrics(e Stats) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -8,61 +8,44 @@
 // "Authorization: Bearer <key>" unless auth is off. Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
 //
-// The handler translates HTTP to and from the transcribe core and holds no
-// transcription logic. It is safe for concurrent use; it owns no goroutines
+// The handler translates HTTP to and from earshot's request pipeline and
+// holds no transcription logic: it parses the form, calls the pipeline,
+// and renders the result in OpenAI's wire shapes (httpapi/openai) or
+// agentmode's JSON. It is safe for concurrent use; it owns no goroutines
 // beyond those of the request being served, and holds nothing to Close.
 package httpapi
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
-	"github.com/earshot-dev/earshot/transcribe/audio"
 )
 
-// Engine is what the API needs of the transcription core.
-type Engine interface {
-	Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error)
+// Stats is what the API reads of the engine for /metrics and /v1/models.
+type Stats interface {
 	Model() transcribe.ModelInfo
 	Running() int
 	Queued() int
 }
 
-// Formatter shapes transcriptions for /v1/transcriptions (agentmode).
-type Formatter interface {
-	Format(res *transcribe.Result, opts agentmode.Options) (*agentmode.Output, error)
-}
-
-// KeyVerifier checks API keys.
-type KeyVerifier interface {
-	Verify(key string) bool
-}
-
 // Config is the API's configuration; main fills it from flags once.
 type Config struct {
-	Engine  Engine
-	Decoder audio.Decoder
-	// Formatter shapes /v1/transcriptions output (raw, clean, agent).
-	Formatter Formatter
-	// Keys verifies Bearer keys; nil turns auth off (--insecure-no-auth or
-	// a loopback server without keys).
-	Keys KeyVerifier
+	// Pipeline runs every transcription and checks every key.
+	Pipeline *pipeline.Pipeline
+	// Stats is the engine, for its gauges and model name.
+	Stats Stats
 	// MaxUpload is the largest accepted audio file in bytes (default 25 MiB).
 	MaxUpload int64
 	// ModelName is the served model's name; "whisper-1" is an alias of it.
 	ModelName string
-	// RetryAfter is sent with 429 responses (default 1 s).
-	RetryAfter time.Duration
 	// Mounts are more handlers by path, served behind the same keys: main
 	// mounts the MCP endpoint at /mcp here.
 	Mounts map[string]http.Handler
@@ -74,10 +57,9 @@ const DefaultMaxUpload = 25 << 20
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg      Config
-	router   *gin.Engine
-	metrics  *metrics
-	draining atomic.Bool
+	cfg     Config
+	router  *gin.Engine
+	metrics *metrics
 }
 
 // New builds the handler.
@@ -85,25 +67,22 @@ func New(cfg Config) *Server {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = DefaultMaxUpload
 	}
-	if cfg.RetryAfter <= 0 {
-		cfg.RetryAfter = time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ModelName == "" {
-		cfg.ModelName = cfg.Engine.Model().Name
+		cfg.ModelName = cfg.Stats.Model().Name
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Engine)}
+	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Stats)}
 	r.Use(s.recover, s.requestID, s.observe)
 	r.NoRoute(func(c *gin.Context) {
-		s.fail(c, errorf(http.StatusNotFound, "invalid_request_error", "", "unknown_url", "Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path))
+		s.fail(c, pipeline.Errorf(pipeline.NotFound, "unknown_url", "Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, errorf(http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "%s is not allowed on %s.", c.Request.Method, c.Request.URL.Path))
+		s.fail(c, pipeline.Errorf(pipeline.MethodNotAllowed, "method_not_allowed", "%s is not allowed on %s.", c.Request.Method, c.Request.URL.Path))
 	})
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
@@ -111,8 +90,8 @@ func New(cfg Config) *Server {
 	v1 := r.Group("/v1", s.auth)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:id", s.getModel)
-	v1.POST("/audio/transcriptions", s.openAI(false))
-	v1.POST("/audio/translations", s.openAI(true))
+	v1.POST("/audio/transcriptions", s.openAI(transcriptionsRoute))
+	v1.POST("/audio/translations", s.openAI(translationsRoute))
 	v1.POST("/transcriptions", s.modes)
 	for path, h := range cfg.Mounts {
 		r.Any(path, s.auth, gin.WrapH(h))
@@ -123,13 +102,11 @@ func New(cfg Config) *Server {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
-// Drain marks the server as shutting down: /readyz answers 503 and new
-// transcription requests are refused with 503, while those running finish.
-func (s *Server) Drain() { s.draining.Store(true) }
-
+// ready is 503 once the pipeline drains (main drains it on shutdown: new
+// transcriptions are refused with 503 while those running finish).
 func (s *Server) ready(c *gin.Context) {
-	if s.draining.Load() {
-		s.fail(c, errDraining)
+	if s.cfg.Pipeline.Draining() {
+		s.fail(c, pipeline.ErrDraining)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "model": s.cfg.ModelName})
@@ -157,7 +134,7 @@ func (s *Server) recover(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.cfg.Logger.Error("panic serving request", "path", c.Request.URL.Path, "panic", v)
-			s.fail(c, errorf(http.StatusInternalServerError, "server_error", "", "internal_error", "Internal server error."))
+			s.fail(c, pipeline.Errorf(pipeline.Internal, "internal_error", "Internal server error."))
 		}
 	}()
 	c.Next()
@@ -172,6 +149,9 @@ func (s *Server) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := c.Writer.Status()
+	if st, ok := c.Get(statusKey); ok { // a stream that failed after its 200
+		status = st.(int)
+	}
 	d := time.Since(start)
 	s.metrics.request(route, status, d)
 	s.cfg.Logger.Info("request", "id", c.GetString("request_id"), "method", c.Request.Method,

@@ -16,60 +16,114 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/httpapi/openai"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
-// auth requires a valid Bearer key on every /v1 route.
+// auth requires a valid Bearer key on every /v1 route and puts the
+// caller's principal in the request's context.
 func (s *Server) auth(c *gin.Context) {
-	if s.cfg.Keys == nil {
-		c.Next()
+	key, err := bearer(c.GetHeader("Authorization"), s.cfg.Pipeline.AuthEnabled())
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
-	h := c.GetHeader("Authorization")
-	scheme, key, ok := strings.Cut(h, " ")
-	key = strings.TrimSpace(key)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
-		s.fail(c, errMissingKey)
+	ctx, err := s.cfg.Pipeline.Authenticate(c.Request.Context(), key)
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
-	if !s.cfg.Keys.Verify(key) {
-		s.fail(c, errBadKey)
-		return
-	}
+	c.Request = c.Request.WithContext(ctx)
 	c.Next()
+}
+
+// bearer reads the key from an Authorization header. A header without the
+// "Bearer " scheme is a key sent the wrong way, and is told so.
+func bearer(h string, required bool) (string, error) {
+	h = strings.TrimSpace(h)
+	if h == "" || !required {
+		return "", nil
+	}
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", pipeline.Errorf(pipeline.Unauthenticated, "invalid_api_key",
+			"The Authorization header has no 'Bearer' scheme: send 'Authorization: Bearer YOUR_KEY'.")
+	}
+	return strings.TrimSpace(key), nil
+}
+
+// route is what a transcription route takes: its fields, and how it
+// answers.
+type route struct {
+	path      string
+	translate bool
+	// modes is /v1/transcriptions: agentmode's JSON (mode, max_tokens,
+	// encoding) instead of OpenAI's response formats.
+	modes  bool
+	fields []string
+}
+
+var (
+	transcriptionsRoute = route{path: "/v1/audio/transcriptions", fields: []string{"file", "model", "language", "prompt",
+		"response_format", "temperature", "timestamp_granularities[]", "stream"}}
+	translationsRoute = route{path: "/v1/audio/translations", translate: true, fields: []string{"file", "model", "prompt",
+		"response_format", "temperature"}}
+	modesRoute = route{path: "/v1/transcriptions", modes: true, fields: []string{"file", "model", "language", "prompt",
+		"temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format"}}
+)
+
+// unsupported are fields of OpenAI's API that earshot cannot honour yet:
+// refused by name rather than ignored.
+var unsupported = map[string]string{
+	"include[]":                  "earshot does not return token log probabilities yet",
+	"chunking_strategy":          "earshot does not split audio at pauses yet",
+	"known_speaker_names[]":      "earshot does not diarize (tell speakers apart) yet",
+	"known_speaker_references[]": "earshot does not diarize (tell speakers apart) yet",
+}
+
+// elsewhere says where a field of another route works.
+var elsewhere = map[string]string{
+	"mode":       "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"max_tokens": "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"encoding":   "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"language":   "translations detect the spoken language and answer in English; 'language' is a field of /v1/audio/transcriptions",
+	"stream":     "translations are not streamed; stream is a field of /v1/audio/transcriptions and /v1/transcriptions",
+	"timestamp_granularities[]": "translations have segment timestamps only; timestamp_granularities[] is a field of " +
+		"/v1/audio/transcriptions",
 }
 
 // form is a parsed transcription request.
 type form struct {
 	file        []byte
 	filename    string
-	model       string
 	format      string
 	stream      bool
-	mode        string
-	maxTokens   int
-	encoding    string
-	granularity []string
+	words       bool
 	opts        transcribe.Options
+	agent       agentmode.Options
+	granularity []string
 }
 
 const maxFieldBytes = 64 << 10
 
 // parseForm reads the multipart body as it arrives. The file may be at most
 // MaxUpload bytes; a larger one is refused while reading it, not after.
-func (s *Server) parseForm(c *gin.Context, translate, modes bool) (*form, error) {
+func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
+	if err := s.cfg.Pipeline.Admit(); err != nil {
+		return nil, err
+	}
 	ct, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
-		return nil, errorf(http.StatusBadRequest, "invalid_request_error", "", "invalid_content_type",
-			"Send the audio as multipart/form-data with a 'file' field (got Content-Type %q).", c.GetHeader("Content-Type"))
+		return nil, pipeline.InvalidParam("", "Send the audio as multipart/form-data with a 'file' field (got Content-Type %q).", c.GetHeader("Content-Type"))
 	}
 	// The whole body may carry the file plus the small fields.
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUpload+1<<20)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		return nil, badParam("", "Malformed multipart body: %v", err)
+		return nil, pipeline.InvalidParam("", "Malformed multipart body: %v.", err)
 	}
-	f := &form{format: "json", mode: "raw"}
+	f := &form{format: "json"}
 	fields := map[string][]string{}
 	for {
 		part, err := mr.NextPart()
@@ -77,99 +131,142 @@ func (s *Server) parseForm(c *gin.Context, translate, modes bool) (*form, error)
 			break
 		}
 		if err != nil {
-			return nil, bodyError(err)
+			return nil, s.bodyError(err)
 		}
 		name := part.FormName()
 		if name == "file" {
 			if f.file != nil {
-				return nil, badParam("file", "Send one 'file' field, not several.")
+				return nil, pipeline.InvalidParam("file", "Send one 'file' field, not several.")
 			}
 			var buf bytes.Buffer
 			n, err := buf.ReadFrom(io.LimitReader(part, s.cfg.MaxUpload+1))
 			if err != nil {
-				return nil, bodyError(err)
+				return nil, s.bodyError(err)
 			}
 			if n > s.cfg.MaxUpload {
-				return nil, &http.MaxBytesError{Limit: s.cfg.MaxUpload}
+				return nil, s.tooLarge()
 			}
 			f.file, f.filename = buf.Bytes(), part.FileName()
 			continue
 		}
+		if part.FileName() != "" {
+			return nil, pipeline.InvalidParam(name, "The field '%s' holds a file (%s): send the audio in the 'file' field.", name, part.FileName())
+		}
+		if err := checkField(rt, name); err != nil {
+			return nil, err
+		}
 		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 		if err != nil {
-			return nil, bodyError(err)
+			return nil, s.bodyError(err)
 		}
 		if len(v) > maxFieldBytes {
-			return nil, badParam(name, "The field '%s' is longer than %d bytes.", name, maxFieldBytes)
+			return nil, pipeline.InvalidParam(name, "The field '%s' is longer than %d bytes.", name, maxFieldBytes)
 		}
 		fields[name] = append(fields[name], string(v))
 	}
 	if f.file == nil {
-		return nil, badParam("file", "The 'file' field with the audio is missing.")
+		return nil, pipeline.InvalidParam("file", "The 'file' field with the audio is missing.")
 	}
-	one := func(k string) string {
-		if v := fields[k]; len(v) > 0 {
-			return strings.TrimSpace(v[len(v)-1])
-		}
-		return ""
+	if err := f.read(fields, rt); err != nil {
+		return nil, err
 	}
-	f.model = one("model")
-	if v := one("response_format"); v != "" {
+	if err := s.checkModel(one(fields, "model")); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkField refuses a field this route does not take, saying where it
+// works or why earshot cannot honour it.
+func checkField(rt route, name string) error {
+	canon := name
+	if name == "timestamp_granularities" || name == "include" || name == "known_speaker_names" || name == "known_speaker_references" {
+		canon = name + "[]"
+	}
+	if slices.Contains(rt.fields, canon) {
+		return nil
+	}
+	if why, ok := unsupported[canon]; ok {
+		return pipeline.InvalidParam(canon, "'%s' is not supported: %s.", canon, why)
+	}
+	if why, ok := elsewhere[canon]; ok {
+		return pipeline.InvalidParam(canon, "'%s' is not a field of %s: %s.", canon, rt.path, why)
+	}
+	return pipeline.InvalidParam(name, "'%s' is not a field of %s, which takes %s.", name, rt.path, strings.Join(rt.fields, ", "))
+}
+
+func one(fields map[string][]string, k string) string {
+	if v := fields[k]; len(v) > 0 {
+		return strings.TrimSpace(v[len(v)-1])
+	}
+	return ""
+}
+
+// read checks and converts the small fields.
+func (f *form) read(fields map[string][]string, rt route) error {
+	var err error
+	if v := one(fields, "response_format"); v != "" {
 		f.format = v
 	}
-	if !slices.Contains(transcribe.ResponseFormats, f.format) {
-		return nil, badParam("response_format", "'%s' is not one of %s.", f.format, strings.Join(transcribe.ResponseFormats, ", "))
+	if rt.modes && f.format != "json" {
+		return pipeline.InvalidParam("response_format", "/v1/transcriptions answers agentmode's JSON (choose it with mode=raw|clean|agent); "+
+			"response_format=%s is answered by /v1/audio/transcriptions.", f.format)
 	}
-	if v := one("stream"); v != "" {
+	if !slices.Contains(openai.ResponseFormats, f.format) {
+		return pipeline.InvalidParam("response_format", "'%s' is not one of %s.", f.format, strings.Join(openai.ResponseFormats, ", "))
+	}
+	if v := one(fields, "stream"); v != "" {
 		if f.stream, err = strconv.ParseBool(v); err != nil {
-			return nil, badParam("stream", "'%s' is not a boolean.", v)
+			return pipeline.InvalidParam("stream", "'%s' is not a boolean.", v)
 		}
 	}
-	if v := one("temperature"); v != "" {
+	if f.stream && f.format != "json" && f.format != "text" {
+		return pipeline.InvalidParam("stream", "stream=true sends transcript.text.delta events; response_format=%s cannot be streamed (use json or text, or stream=false).", f.format)
+	}
+	if v := one(fields, "temperature"); v != "" {
 		t, err := strconv.ParseFloat(v, 32)
 		if err != nil || t < 0 || t > 1 {
-			return nil, badParam("temperature", "temperature must be a number between 0 and 1, got '%s'.", v)
+			return pipeline.InvalidParam("temperature", "temperature must be a number between 0 and 1, got '%s'.", v)
 		}
 		f.opts.Temperature = float32(t)
 	}
-	f.opts.Prompt = one("prompt")
-	f.opts.Translate = translate
-	if lang := one("language"); lang != "" {
-		if translate {
-			return nil, badParam("language", "Translations detect the spoken language; 'language' is not a field of this endpoint.")
-		}
-		code, ok := transcribe.LanguageCode(lang)
-		if !ok {
-			return nil, badParam("language", "'%s' is not a language whisper knows; use an ISO-639-1 code such as 'en'.", lang)
-		}
-		f.opts.Language = code
-	}
+	f.opts.Prompt = one(fields, "prompt")
+	f.opts.Translate = rt.translate
+	f.opts.Language = one(fields, "language") // checked by the pipeline, with every surface's wording
 	f.granularity = append(fields["timestamp_granularities[]"], fields["timestamp_granularities"]...)
 	for _, g := range f.granularity {
 		switch g {
 		case "word":
-			f.opts.TokenTimestamps = true
+			f.words, f.opts.TokenTimestamps = true, true
 		case "segment":
 		default:
-			return nil, badParam("timestamp_granularities", "'%s' is not one of word, segment.", g)
+			return pipeline.InvalidParam("timestamp_granularities[]", "'%s' is not one of word, segment.", g)
 		}
 	}
-	if len(f.granularity) > 0 && f.format != "verbose_json" && !modes {
-		return nil, badParam("timestamp_granularities", "timestamp_granularities requires response_format=verbose_json.")
+	if len(f.granularity) > 0 && f.format != "verbose_json" && !rt.modes {
+		return pipeline.InvalidParam("timestamp_granularities[]", "timestamp_granularities[] requires response_format=verbose_json.")
 	}
-	if v := one("mode"); v != "" {
-		f.mode = v
+	if !rt.modes {
+		return nil
 	}
-	if v := one("max_tokens"); v != "" {
-		if f.maxTokens, err = strconv.Atoi(v); err != nil || f.maxTokens <= 0 {
-			return nil, badParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v)
+	f.agent = agentmode.Options{Mode: agentmode.Raw, Encoding: one(fields, "encoding"), Words: f.words}
+	if v := one(fields, "mode"); v != "" {
+		if f.agent.Mode, err = agentmode.ParseMode(v); err != nil {
+			return err
 		}
 	}
-	f.encoding = one("encoding")
-	if err := s.checkModel(f.model); err != nil {
-		return nil, err
+	if v := one(fields, "max_tokens"); v != "" {
+		if f.agent.MaxTokens, err = strconv.Atoi(v); err != nil || f.agent.MaxTokens <= 0 {
+			return pipeline.InvalidParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v)
+		}
 	}
-	return f, nil
+	if f.stream && f.agent.Mode != agentmode.Raw {
+		return pipeline.InvalidParam("stream", "stream=true sends whisper's text as it is decoded: it needs mode=raw (clean and agent shape the whole transcript).")
+	}
+	if f.stream && f.agent.MaxTokens > 0 {
+		return pipeline.InvalidParam("max_tokens", "max_tokens does not apply to a stream.")
+	}
+	return nil
 }
 
 // aliases are OpenAI's transcription model names, all served by the loaded
@@ -178,13 +275,13 @@ func (s *Server) parseForm(c *gin.Context, translate, modes bool) (*form, error)
 var aliases = []string{"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
 
 // bodyError is a failure reading the multipart body: over the size limit
-// (413 through the error mapping) or malformed (400), never the engine's.
-func bodyError(err error) error {
+// (413) or malformed (400), never the engine's.
+func (s *Server) bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return err
+		return s.tooLarge()
 	}
-	return badParam("", "Malformed multipart body: %v", err)
+	return pipeline.InvalidParam("", "Malformed multipart body: %v.", err)
 }
 
 // checkModel accepts the served model's name, an alias, or none.
@@ -192,120 +289,78 @@ func (s *Server) checkModel(name string) error {
 	if name == "" || name == s.cfg.ModelName || slices.Contains(aliases, name) {
 		return nil
 	}
-	return errorf(http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
-		"The model '%s' does not exist on this server; it serves '%s' (alias 'whisper-1').", name, s.cfg.ModelName)
+	return &pipeline.Error{Kind: pipeline.NotFound, Param: "model", Code: "model_not_found",
+		Message: fmt.Sprintf("The model '%s' does not exist on this server; it serves '%s' (alias 'whisper-1').", name, s.cfg.ModelName)}
 }
 
-// openAI serves /v1/audio/transcriptions and /v1/audio/translations.
-func (s *Server) openAI(translate bool) gin.HandlerFunc {
+// openAI serves /v1/audio/transcriptions and /v1/audio/translations in
+// OpenAI's wire shapes.
+func (s *Server) openAI(rt route) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		f, res, ok := s.run(c, translate)
+		f, err := s.parseForm(c, rt)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		res, ok := s.run(c, f, nil)
 		if !ok {
 			return
 		}
 		if f.format == "verbose_json" {
-			v := res.Verbose()
-			if translate {
+			v := openai.VerboseOf(res.Result)
+			if rt.translate {
 				v.Task = "translate"
 			}
-			if !slices.Contains(f.granularity, "word") {
+			if !f.words {
 				v.Words = nil
 			}
 			c.JSON(http.StatusOK, v)
 			return
 		}
 		var b bytes.Buffer
-		if err := transcribe.Write(&b, res, f.format); err != nil {
+		if err := openai.Write(&b, res.Result, f.format); err != nil {
 			s.fail(c, err)
 			return
 		}
-		c.Data(http.StatusOK, transcribe.ContentType(f.format), b.Bytes())
+		c.Data(http.StatusOK, openai.ContentType(f.format), b.Bytes())
 	}
 }
 
 // modes serves /v1/transcriptions: the transcription shaped by agentmode
 // as mode says (raw, clean or agent), within max_tokens when given.
 func (s *Server) modes(c *gin.Context) {
-	f, err := s.parseForm(c, false, true)
+	f, err := s.parseForm(c, modesRoute)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	mode, err := agentmode.ParseMode(f.mode)
-	if err != nil {
-		s.fail(c, badParam("mode", "'%s' is not one of raw, clean, agent.", f.mode))
-		return
-	}
-	if f.stream && mode != agentmode.Raw {
-		s.fail(c, badParam("stream", "stream=true sends whisper's text as it is decoded: it needs mode=raw (clean and agent shape the whole transcript)."))
-		return
-	}
-	if f.stream && f.maxTokens > 0 {
-		s.fail(c, badParam("max_tokens", "max_tokens does not apply to a stream."))
-		return
-	}
-	opts := agentmode.Options{Mode: mode, MaxTokens: f.maxTokens, Encoding: f.encoding, Words: f.opts.TokenTimestamps}
-	res, ok := s.transcribe(c, f)
+	res, ok := s.run(c, f, &f.agent)
 	if !ok {
 		return
 	}
-	out, err := s.cfg.Formatter.Format(res, opts)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Data(http.StatusOK, "application/json", out.JSON)
+	c.Data(http.StatusOK, "application/json", res.Output.JSON)
 }
 
-// run parses, decodes and transcribes a request, streaming it when asked.
-// It reports false when the response has been written already.
-func (s *Server) run(c *gin.Context, translate bool) (*form, *transcribe.Result, bool) {
-	f, err := s.parseForm(c, translate, false)
-	if err != nil {
-		s.fail(c, err)
-		return nil, nil, false
-	}
-	res, ok := s.transcribe(c, f)
-	return f, res, ok
-}
-
-func (s *Server) transcribe(c *gin.Context, f *form) (*transcribe.Result, bool) {
-	if s.draining.Load() {
-		s.fail(c, errDraining)
-		return nil, false
-	}
-	ctx := c.Request.Context()
-	a, err := s.cfg.Decoder.Decode(ctx, f.file)
-	if err != nil {
-		s.fail(c, err)
-		return nil, false
-	}
-	f.file = nil // let the upload go; only the samples are needed now
-	req := transcribe.Request{Samples: a.Samples, Options: f.opts}
+// run sends a parsed request through the pipeline, streaming it when
+// asked. It reports false when the response has been written already.
+func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
+	req := pipeline.Request{Audio: f.file, Name: f.filename, Options: f.opts, Format: shape}
+	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
 	if f.stream {
 		sse = &sseWriter{c: c}
 		req.OnSegment = sse.delta
+		req.Format = nil // a stream is whisper's text, as it comes
 	}
 	start := time.Now()
-	res, err := s.cfg.Engine.Transcribe(ctx, req)
-	if err == nil {
-		s.metrics.transcribed(res.Duration, time.Since(start))
-	}
-	if sse != nil {
-		if err != nil && !sse.started {
-			s.fail(c, err)
-		} else if err != nil {
-			ae := s.toAPIError(err)
-			sse.event(gin.H{"error": ae})
-			c.Status(ae.Status) // for the log and metrics; the stream said 200
-		} else {
-			sse.done(res)
-		}
+	res, err := s.cfg.Pipeline.Transcribe(c.Request.Context(), req)
+	if err != nil {
+		s.fail(c, err) // as an event when the stream has started
 		return nil, false
 	}
-	if err != nil {
-		s.fail(c, err)
+	s.metrics.transcribed(res.Result.Duration, time.Since(start))
+	if sse != nil {
+		sse.done(res.Result)
 		return nil, false
 	}
 	return res, true
@@ -313,33 +368,28 @@ func (s *Server) transcribe(c *gin.Context, f *form) (*transcribe.Result, bool) 
 
 // sseWriter streams transcript deltas as OpenAI's server-sent events.
 type sseWriter struct {
-	c       *gin.Context
-	started bool
-	text    strings.Builder
+	c    *gin.Context
+	text strings.Builder
 }
 
-func (w *sseWriter) start() {
-	if w.started {
-		return
+// writeEvent sends one server-sent event, starting the stream (its headers
+// and 200) on the first.
+func writeEvent(c *gin.Context, v any) error {
+	if !c.Writer.Written() {
+		h := c.Writer.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		c.Status(http.StatusOK)
 	}
-	w.started = true
-	h := w.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.c.Status(http.StatusOK)
-}
-
-func (w *sseWriter) event(v any) error {
-	w.start()
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(w.c.Writer, "data: %s\n\n", b); err != nil {
+	if _, err := fmt.Fprintf(c.Writer, "data: %s\n\n", b); err != nil {
 		return err
 	}
-	w.c.Writer.Flush()
+	c.Writer.Flush()
 	return nil
 }
 
@@ -355,11 +405,11 @@ func (w *sseWriter) delta(seg transcribe.Segment) error {
 		return nil
 	}
 	w.text.WriteString(d)
-	return w.event(gin.H{"type": "transcript.text.delta", "delta": d})
+	return writeEvent(w.c, gin.H{"type": "transcript.text.delta", "delta": d})
 }
 
 func (w *sseWriter) done(res *transcribe.Result) {
-	w.event(gin.H{"type": "transcript.text.done", "text": w.text.String(), "usage": res.Usage()})
+	writeEvent(w.c, gin.H{"type": "transcript.text.done", "text": w.text.String(), "usage": openai.UsageOf(res)})
 }
 
 // model is an entry of GET /v1/models, in OpenAI's shape.

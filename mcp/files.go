@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/earshot-dev/earshot/pipeline"
 )
 
 // resolveRoots makes the allowed directories absolute, with symlinks
@@ -56,55 +58,56 @@ func (s *Server) inRoots(path string) bool {
 // size limit, before reading a byte.
 func (s *Server) readFile(path string) ([]byte, error) {
 	if len(s.roots) == 0 {
-		return nil, toolErrorf("This server does not read files (no --allow-dir): send the audio's bytes as audio_base64 instead.")
+		return nil, badArg("path", "This server does not read files (no --allow-dir): send the audio's bytes as audio_base64 instead.")
 	}
 	if strings.HasPrefix(path, "~") {
 		if s.cfg.Home == "" {
-			return nil, toolErrorf("%s: there is no home directory to expand ~ to; give an absolute path.", path)
+			return nil, badArg("path", "%s: there is no home directory to expand ~ to; give an absolute path.", path)
 		}
 		path = expandHome(path, s.cfg.Home)
 	}
 	if !filepath.IsAbs(path) {
-		return nil, toolErrorf("%s is a relative path: give an absolute path (inside %s).", path, strings.Join(s.roots, ", "))
+		return nil, badArg("path", "%s is a relative path: give an absolute path (inside %s).", path, strings.Join(s.roots, ", "))
 	}
 	real, err := filepath.EvalSymlinks(filepath.Clean(path))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, toolErrorf("%s does not exist.", path)
+		return nil, badArg("path", "%s does not exist.", path)
 	}
 	if err != nil {
-		return nil, toolErrorf("%s cannot be read: %v.", path, unwrapPath(err))
+		return nil, badArg("path", "%s cannot be read: %v.", path, unwrapPath(err))
 	}
 	if !s.inRoots(real) {
-		return nil, toolErrorf("%s is outside the directories this server may read (%s).", path, strings.Join(s.roots, ", "))
+		return nil, badArg("path", "%s is outside the directories this server may read (%s).", path, strings.Join(s.roots, ", "))
 	}
 	f, err := openNoFollow(real)
 	if err != nil {
-		return nil, toolErrorf("%s cannot be read: %v.", path, unwrapPath(err))
+		return nil, badArg("path", "%s cannot be read: %v.", path, unwrapPath(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, toolErrorf("%s cannot be read: %v.", path, unwrapPath(err))
+		return nil, badArg("path", "%s cannot be read: %v.", path, unwrapPath(err))
 	}
 	switch {
 	case fi.IsDir():
-		return nil, toolErrorf("%s is a directory, not an audio file.", path)
+		return nil, badArg("path", "%s is a directory, not an audio file.", path)
 	case !fi.Mode().IsRegular():
-		return nil, toolErrorf("%s is not a regular file (a device, FIFO or socket), so it is not read.", path)
+		return nil, badArg("path", "%s is not a regular file (a device, FIFO or socket), so it is not read.", path)
 	case fi.Size() > s.cfg.MaxFileBytes:
-		return nil, toolErrorf("%s is %d MB; this server accepts audio up to %d MB.", path, fi.Size()>>20, s.cfg.MaxFileBytes>>20)
+		return nil, &pipeline.Error{Kind: pipeline.TooLarge, Param: "path", Code: "file_too_large",
+			Message: fmt.Sprintf("%s is %d MiB; this server accepts audio up to %d MiB (earshot mcp --max-file raises it).", path, fi.Size()>>20, s.cfg.MaxFileBytes>>20)}
 	}
 	// The file opened must be the one checked, even if a directory on the
 	// way was swapped for a symlink in between.
 	if opened, ok := openedPath(f); ok && !s.inRoots(opened) {
-		return nil, toolErrorf("%s is outside the directories this server may read.", path)
+		return nil, badArg("path", "%s is outside the directories this server may read.", path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, s.cfg.MaxFileBytes+1))
 	if err != nil {
-		return nil, toolErrorf("%s cannot be read: %v.", path, unwrapPath(err))
+		return nil, badArg("path", "%s cannot be read: %v.", path, unwrapPath(err))
 	}
 	if int64(len(data)) > s.cfg.MaxFileBytes {
-		return nil, toolErrorf("%s grew past %d MB while being read.", path, s.cfg.MaxFileBytes>>20)
+		return nil, badArg("path", "%s grew past %d MB while being read.", path, s.cfg.MaxFileBytes>>20)
 	}
 	return data, nil
 }

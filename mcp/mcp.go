@@ -16,8 +16,9 @@
 // configured directories (see Config.AllowDirs): no traversal, no symlink
 // out of them, no devices or FIFOs, and the size is checked before reading.
 //
-// The server translates MCP to and from the transcribe core and agentmode
-// and holds no transcription logic. A Server is safe for concurrent use and
+// The server translates MCP to and from earshot's request pipeline and
+// holds no transcription logic: errors are the pipeline's, rendered as
+// tool results in one function (toolResult). A Server is safe for concurrent use and
 // owns no goroutines beyond those of the requests being served; its
 // HTTPHandler has an idle-session sweeper and must be closed.
 package mcp
@@ -30,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,20 +40,9 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
-	"github.com/earshot-dev/earshot/transcribe/audio"
-	"github.com/earshot-dev/earshot/transcripts"
 )
-
-// Engine is what the server needs of the transcription core.
-type Engine interface {
-	Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error)
-}
-
-// Formatter shapes transcripts (agentmode).
-type Formatter interface {
-	Format(res *transcribe.Result, opts agentmode.Options) (*agentmode.Output, error)
-}
 
 // Limits on max_tokens: the default keeps a result well inside what MCP
 // clients accept (Claude Code refuses tool results over 25,000 tokens, and
@@ -64,14 +55,10 @@ const (
 
 // Config is the server's configuration; main fills it once.
 type Config struct {
-	// Engine transcribes. It may still be loading when the server starts:
-	// Engine is then called when a transcription needs it, and may block
-	// until the model is loaded or ctx ends.
-	Engine func(ctx context.Context) (Engine, error)
-	// Decoder turns audio bytes into samples.
-	Decoder   audio.Decoder
-	Formatter Formatter
-	Store     *transcripts.Store
+	// Pipeline runs transcriptions and keeps the transcripts that
+	// get_transcript pages through. Its engine may still be loading when
+	// the server starts: a call then waits for it.
+	Pipeline *pipeline.Pipeline
 	// AllowDirs are the directories "path" may name files in (after
 	// resolving symlinks). None: path is refused, audio_base64 only.
 	AllowDirs []string
@@ -101,9 +88,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Store == nil {
-		cfg.Store = transcripts.New(0, 0)
-	}
 	roots, err := resolveRoots(cfg.AllowDirs, cfg.Home)
 	if err != nil {
 		return nil, err
@@ -113,17 +97,25 @@ func New(cfg Config) (*Server, error) {
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithRecovery(),
-		server.WithInstructions(instructions),
+		server.WithInstructions(s.instructions()),
 	)
 	s.mcp.AddTools(s.Tools()...)
 	s.mcp.AddResourceTemplates(s.ResourceTemplates()...)
 	return s, nil
 }
 
-const instructions = `earshot transcribes speech on this machine with whisper.cpp; the audio never leaves it.
-Call transcribe with a file path (or the audio as base64). Its default answer (mode agent) has the request
+// instructions tell the model how to call the tools, as this server is
+// configured: a server that reads no files asks for base64 only.
+func (s *Server) instructions() string {
+	how := "Call transcribe with the absolute path of an audio file on this machine (or the audio's bytes as audio_base64)."
+	if len(s.roots) == 0 {
+		how = "Call transcribe with the audio file's bytes as audio_base64 (this server reads no files by path)."
+	}
+	return `earshot transcribes speech on this machine with whisper.cpp; the audio never leaves it.
+` + how + ` Its default answer (mode agent) has the request
 already cleaned up: fillers and self-corrections resolved, split into intents (command, question, statement)
 with times. When "truncated" is true, call get_transcript with the transcript_id and the "next" cursor to read on.`
+}
 
 // MCPServer is the mcp-go server, for transports and tests.
 func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
@@ -143,7 +135,7 @@ func (s *Server) Tools() []server.ServerTool {
 		t.Annotations.Title = title
 		return t
 	}
-	transcribeTool := tool("transcribe", "Transcribe audio", transcribeDescription, transcribeInputSchema)
+	transcribeTool := tool("transcribe", "Transcribe audio", s.transcribeDescription(), s.transcribeInputSchema())
 	getTool := tool("get_transcript", "Read a stored transcript", getDescription, getInputSchema)
 	return []server.ServerTool{
 		{Tool: transcribeTool, Handler: s.transcribe},
@@ -161,27 +153,46 @@ func (s *Server) ResourceTemplates() []server.ServerResourceTemplate {
 	}}
 }
 
-const transcribeDescription = `Transcribe speech from an audio file on this machine (WAV, MP3, FLAC, Ogg/Opus, WebM, M4A/MP4, AAC...) with whisper.cpp; nothing leaves the machine.
-Give exactly one of "path" (an absolute path to the file) or "audio_base64" (the file's bytes, base64).
+// transcribeDescription describes the tool as this server is configured.
+func (s *Server) transcribeDescription() string {
+	give := `Give exactly one of "path" (an absolute path to the file, inside ` + strings.Join(s.roots, ", ") + `) or "audio_base64" (the file's bytes, base64).`
+	if len(s.roots) == 0 {
+		give = `Give the file's bytes, base64-encoded, as "audio_base64" (this server reads no files by path).`
+	}
+	return `Transcribe speech from an audio file (WAV, MP3, FLAC, Ogg/Opus, WebM, M4A/MP4, AAC...) with whisper.cpp on this machine; nothing leaves it.
+` + give + `
 mode "agent" (default) returns the request cleaned for you: fillers and self-corrections resolved ("book the, no wait, cancel the meeting" -> "Cancel the meeting."), split into intents (command/question/statement) with start/end seconds and confidence, plus what was removed and why.
 mode "clean" returns readable paragraphs; "raw" returns whisper's segments, tokens and probabilities.
-The answer stays within max_tokens; if "truncated" is true, call get_transcript with "transcript_id" and cursor "next" for the rest.`
+The answer stays within max_tokens (default ` + strconv.Itoa(DefaultMaxTokens) + `, at most ` + strconv.Itoa(MaxTokensLimit) + `); if "truncated" is true, call get_transcript with "transcript_id" and cursor "next" for the rest.`
+}
 
-const getDescription = `Read a transcript that transcribe stored (kept in memory for a while after its last use): another page ("cursor" from a truncated answer's "next"), another mode, or another token budget. Takes "transcript_id" from transcribe's answer.`
+const getDescription = `Read a transcript that transcribe stored (kept in memory for a while after its last use): another page ("cursor" from a truncated answer's "next"), another mode, or another token budget (default 8000, at most 12000). Takes "transcript_id" from transcribe's answer.`
 
-var transcribeInputSchema = json.RawMessage(`{
+// maxTokensSchema is the max_tokens property both tools share.
+var maxTokensSchema = `{"type": "integer", "minimum": 1, "maximum": ` + strconv.Itoa(MaxTokensLimit) + `, "default": ` + strconv.Itoa(DefaultMaxTokens) +
+	`, "description": "Largest answer in tokens (o200k_base), at most ` + strconv.Itoa(MaxTokensLimit) + `: the answer goes out twice, as structured content and as text."}`
+
+// transcribeInputSchema is the transcribe tool's input; "path" is offered
+// only where this server reads files.
+func (s *Server) transcribeInputSchema() json.RawMessage {
+	path := ""
+	if len(s.roots) > 0 {
+		path = `"path": {"type": "string", "description": "Absolute path of the audio file (inside ` + strings.Join(s.roots, ", ") + `; ~ is the home directory)."},
+    `
+	}
+	return json.RawMessage(`{
   "type": "object",
   "properties": {
-    "path": {"type": "string", "description": "Absolute path of the audio file (inside the directories this server may read; ~ is the home directory)."},
-    "audio_base64": {"type": "string", "description": "The audio file's bytes, base64-encoded (use instead of path)."},
+    ` + path + `"audio_base64": {"type": "string", "description": "The audio file's bytes, base64-encoded."},
     "filename": {"type": "string", "description": "Name of the audio file sent as audio_base64, for messages only (the format is read from the bytes)."},
     "mode": {"type": "string", "enum": ["agent", "clean", "raw"], "default": "agent", "description": "agent: cleaned and split into intents (default); clean: readable paragraphs; raw: whisper's output."},
     "language": {"type": "string", "description": "Spoken language as a code (en, de, fr...) or name; default: detected."},
     "prompt": {"type": "string", "description": "Text that guides spelling and style: names, jargon."},
-    "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 8000, "description": "Largest answer in tokens (o200k_base); more than 12000 is lowered to 12000."},
+    "max_tokens": ` + maxTokensSchema + `,
     "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (computes token timestamps; slower)."}
   }
 }`)
+}
 
 var getInputSchema = json.RawMessage(`{
   "type": "object",
@@ -190,7 +201,7 @@ var getInputSchema = json.RawMessage(`{
     "transcript_id": {"type": "string", "description": "The transcript_id of a transcribe answer."},
     "mode": {"type": "string", "enum": ["agent", "clean", "raw"], "default": "agent"},
     "cursor": {"type": "string", "description": "Where to start: a truncated answer's \"next\" (of the same mode). Default: the beginning."},
-    "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 8000},
+    "max_tokens": ` + maxTokensSchema + `,
     "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (when the transcript has them)."}
   }
 }`)
@@ -214,14 +225,10 @@ type getArgs struct {
 	Timestamps   bool    `json:"timestamps"`
 }
 
-// toolError is a failure the model can act on: it becomes a result with
-// isError, never a protocol error.
-type toolError struct{ msg string }
-
-func (e *toolError) Error() string { return e.msg }
-
-func toolErrorf(format string, args ...any) error {
-	return &toolError{fmt.Sprintf(format, args...)}
+// badArg is a bad tool argument: a tool result with isError that names
+// it, never a protocol error.
+func badArg(param, format string, args ...any) error {
+	return pipeline.InvalidParam(param, format, args...)
 }
 
 // bind decodes a tool's arguments into v; an argument of the wrong type is
@@ -234,9 +241,9 @@ func bind(req mcpgo.CallToolRequest, v any) error {
 	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return toolErrorf("argument %q has the wrong type: want a %s.", te.Field, te.Type)
+			return badArg(te.Field, "Argument %q has the wrong type: want a %s.", te.Field, te.Type)
 		}
-		return toolErrorf("arguments could not be read: %v", err)
+		return badArg("", "The arguments could not be read: %v.", err)
 	}
 	return nil
 }
@@ -247,13 +254,13 @@ func options(mode string, maxTokens float64, timestamps bool) (agentmode.Options
 	if mode != "" {
 		m, err := agentmode.ParseMode(mode)
 		if err != nil {
-			return opts, toolErrorf("mode %q is not one of agent, clean, raw.", mode)
+			return opts, badArg("mode", "mode %q is not one of agent, clean, raw.", mode)
 		}
 		opts.Mode = m
 	}
 	if maxTokens != 0 {
 		if maxTokens < 1 || maxTokens != math.Trunc(maxTokens) {
-			return opts, toolErrorf("max_tokens must be a positive whole number, got %v.", maxTokens)
+			return opts, badArg("max_tokens", "max_tokens must be a positive whole number, got %v.", maxTokens)
 		}
 		opts.MaxTokens = int(min(maxTokens, MaxTokensLimit))
 	}
@@ -271,6 +278,9 @@ func (s *Server) transcribe(ctx context.Context, req mcpgo.CallToolRequest) (*mc
 }
 
 func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p *progress) (string, *agentmode.Output, error) {
+	if err := s.cfg.Pipeline.Admit(); err != nil {
+		return "", nil, err
+	}
 	var args transcribeArgs
 	if err := bind(req, &args); err != nil {
 		return "", nil, err
@@ -279,15 +289,11 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 	if err != nil {
 		return "", nil, err
 	}
-	topts := transcribe.Options{Language: args.Language, Prompt: args.Prompt, TokenTimestamps: args.Timestamps}
-	if err := topts.Validate(); err != nil {
-		return "", nil, toolErrorf("%s.", strings.TrimPrefix(err.Error(), "transcribe: invalid options: "))
-	}
 	var data []byte
 	name := args.Filename
 	switch {
 	case args.Path != "" && args.AudioBase64 != "":
-		return "", nil, toolErrorf("Give either path or audio_base64, not both.")
+		return "", nil, badArg("path", "Give either path or audio_base64, not both.")
 	case args.Path != "":
 		p.report(1, "reading "+args.Path)
 		name = args.Path
@@ -296,51 +302,38 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 		}
 	case args.AudioBase64 != "":
 		if int64(len(args.AudioBase64)) > s.cfg.MaxFileBytes/3*4+4 {
-			return "", nil, toolErrorf("audio_base64 holds more than the %d MB this server accepts.", s.cfg.MaxFileBytes>>20)
+			return "", nil, &pipeline.Error{Kind: pipeline.TooLarge, Param: "audio_base64", Code: "file_too_large",
+				Message: fmt.Sprintf("audio_base64 holds more than the %d MiB this server accepts.", s.cfg.MaxFileBytes>>20)}
 		}
 		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(args.AudioBase64)); err != nil {
-			return "", nil, toolErrorf("audio_base64 is not valid base64: %v.", err)
+			return "", nil, badArg("audio_base64", "audio_base64 is not valid base64: %v.", err)
 		}
 		if name == "" {
 			name = "audio_base64"
 		}
+	case len(s.roots) == 0:
+		return "", nil, badArg("audio_base64", "Give the audio's bytes as base64 (audio_base64).")
 	default:
-		return "", nil, toolErrorf("Give the audio: a file path (path) or its bytes as base64 (audio_base64).")
+		return "", nil, badArg("path", "Give the audio: a file path (path) or its bytes as base64 (audio_base64).")
 	}
-	p.report(3, "decoding audio")
-	a, err := s.cfg.Decoder.Decode(ctx, data)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", name, err)
-	}
-	data = nil
-	engine, err := s.cfg.Engine(ctx) // waits while the model loads
-	if err != nil {
-		return "", nil, err
-	}
-	p.report(6, fmt.Sprintf("transcribing %.0f s of audio", a.Duration().Seconds()))
-	res, err := engine.Transcribe(ctx, transcribe.Request{
-		Samples: a.Samples,
-		Options: topts,
-		OnProgress: func(percent int) {
-			p.step(6+float64(percent)*0.88, fmt.Sprintf("transcribing %d%%", percent))
+	res, err := s.cfg.Pipeline.Transcribe(ctx, pipeline.Request{
+		Audio:   data,
+		Name:    name,
+		Options: transcribe.Options{Language: args.Language, Prompt: args.Prompt, TokenTimestamps: args.Timestamps},
+		Format:  &opts,
+		Keep:    true,
+		OnProgress: func(pr pipeline.Progress) {
+			if pr.Stage == pipeline.Transcribing {
+				p.step(pr.Percent, pr.Message)
+			} else {
+				p.report(pr.Percent, pr.Message)
+			}
 		},
 	})
 	if err != nil {
 		return "", nil, err
 	}
-	p.report(95, "formatting")
-	id, err := s.cfg.Store.Put(res)
-	if err != nil {
-		// Too large to keep: the answer still comes, without paging.
-		s.cfg.Logger.Warn("transcript not stored", "error", err)
-		id = ""
-	}
-	opts.TranscriptID = id
-	out, err := s.cfg.Formatter.Format(res, opts)
-	if err != nil {
-		return "", nil, err
-	}
-	return id, out, nil
+	return res.TranscriptID, res.Output, nil
 }
 
 func (s *Server) getTranscript(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
@@ -352,33 +345,17 @@ func (s *Server) getTranscript(ctx context.Context, req mcpgo.CallToolRequest) (
 	if err != nil {
 		return s.toolResult(ctx, "get_transcript", err), nil
 	}
-	res, ok := s.cfg.Store.Get(args.TranscriptID)
-	if !ok {
-		return s.toolResult(ctx, "get_transcript", s.notStored(args.TranscriptID)), nil
-	}
-	opts.TranscriptID, opts.Cursor = args.TranscriptID, args.Cursor
-	out, err := s.cfg.Formatter.Format(res, opts)
+	opts.Cursor = args.Cursor
+	out, err := s.cfg.Pipeline.Reformat(args.TranscriptID, opts)
 	if err != nil {
 		return s.toolResult(ctx, "get_transcript", err), nil
 	}
 	return structured(out), nil
 }
 
-func (s *Server) notStored(id string) error {
-	if id == "" {
-		return toolErrorf("transcript_id is required: the transcript_id of a transcribe answer.")
-	}
-	return toolErrorf("No transcript %q is stored: transcripts are kept in memory for %s after their last use (and not across restarts). Call transcribe again.",
-		id, strings.TrimSuffix(strings.TrimSuffix(s.cfg.Store.TTL().String(), "0s"), "0m"))
-}
-
 func (s *Server) readTranscript(ctx context.Context, req mcpgo.ReadResourceRequest) ([]mcpgo.ResourceContents, error) {
 	id := strings.TrimPrefix(req.Params.URI, "transcript://")
-	res, ok := s.cfg.Store.Get(id)
-	if !ok {
-		return nil, s.notStored(id)
-	}
-	out, err := s.cfg.Formatter.Format(res, agentmode.Options{Mode: agentmode.Raw, TranscriptID: id})
+	out, err := s.cfg.Pipeline.Reformat(id, agentmode.Options{Mode: agentmode.Raw})
 	if err != nil {
 		return nil, err
 	}
@@ -395,37 +372,16 @@ func structured(out *agentmode.Output) *mcpgo.CallToolResult {
 }
 
 // toolResult is the one place where errors become what the model reads:
-// a result with isError and a message that says what to do.
+// a result with isError and the pipeline's message, which says what to do.
 func (s *Server) toolResult(ctx context.Context, tool string, err error) *mcpgo.CallToolResult {
-	var te *toolError
-	var msg string
+	e := pipeline.Classify(err)
 	switch {
-	case errors.As(err, &te):
-		msg = te.msg
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		msg = "The transcription was cancelled."
-	case errors.Is(err, audio.ErrTooLarge), errors.Is(err, audio.ErrTooLong):
-		msg = "The audio is too large or too long: " + err.Error()
-	case errors.Is(err, audio.ErrUnsupported), errors.Is(err, audio.ErrCorrupt), errors.Is(err, audio.ErrEmpty):
-		msg = "The audio could not be read: " + err.Error()
-	case errors.Is(err, transcribe.ErrInvalidAudio), errors.Is(err, transcribe.ErrInvalidOptions):
-		msg = "The request was refused: " + err.Error()
-	case errors.Is(err, transcribe.ErrQueueFull):
-		msg = "The server is busy with other transcriptions; try again in a moment."
-	case errors.Is(err, transcribe.ErrClosed):
-		msg = "The server is shutting down."
-	case errors.Is(err, agentmode.ErrBudget):
-		msg = err.Error() + ": ask for more max_tokens."
-	case errors.Is(err, agentmode.ErrInvalid):
-		msg = err.Error()
-	default:
+	case e.Kind == pipeline.EngineFailed || e.Kind == pipeline.Internal:
 		s.cfg.Logger.Error("tool failed", "tool", tool, "error", err)
-		msg = "Transcription failed: " + err.Error()
+	case ctx.Err() == nil:
+		s.cfg.Logger.Info("tool error", "tool", tool, "kind", e.Kind, "error", e.Message)
 	}
-	if ctx.Err() == nil {
-		s.cfg.Logger.Info("tool error", "tool", tool, "error", msg)
-	}
-	return &mcpgo.CallToolResult{Content: []mcpgo.Content{mcpgo.TextContent{Type: "text", Text: msg}}, IsError: true}
+	return &mcpgo.CallToolResult{Content: []mcpgo.Content{mcpgo.TextContent{Type: "text", Text: e.Message}}, IsError: true}
 }
 
 // progress sends notifications/progress for a request that asked for them

@@ -22,8 +22,9 @@ import (
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
-	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/mcp"
+	"github.com/earshot-dev/earshot/pipeline"
+	"github.com/earshot-dev/earshot/pipeline/pipelinetest"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper/whispertest"
@@ -45,28 +46,19 @@ func TestMain(m *testing.M) {
 
 var audioDir = filepath.Join("..", "testdata", "audio")
 
-// fakeEngine returns a long transcript at once, whatever the audio.
-type fakeEngine struct{ sentences int }
-
-func (f fakeEngine) Transcribe(_ context.Context, req transcribe.Request) (*transcribe.Result, error) {
-	res := &transcribe.Result{Language: "en", Duration: float64(len(req.Samples)) / transcribe.SampleRate}
+// scripted says sentences sentences of requests, whatever the audio.
+func scripted(sentences int) *pipelinetest.Engine {
 	lines := []string{"Um, book the, no wait, cancel the meeting with Dana on Wednesday.", "What's the weather in Paris tomorrow?",
 		"Add milk to my shopping list and then remind me to call mom.", "I think we should go with the first option."}
-	t := 0.0
-	for i := range f.sentences {
-		text := " " + lines[i%len(lines)]
-		seg := transcribe.Segment{ID: i, Start: t, End: t + 3, Text: text}
-		for _, w := range strings.Fields(text) {
-			seg.Tokens = append(seg.Tokens, transcribe.Token{Text: " " + w, P: 0.9, Start: t, End: t + 0.3})
-			t += 0.3
-		}
-		res.Segments = append(res.Segments, seg)
+	var b strings.Builder
+	for i := range sentences {
+		b.WriteString(lines[i%len(lines)] + " ")
 	}
-	return res, nil
+	return &pipelinetest.Engine{Text: b.String()}
 }
 
 type setup struct {
-	engine    mcp.Engine
+	engine    pipeline.Engine
 	allowDirs []string
 	home      string
 	store     *transcripts.Store
@@ -77,11 +69,14 @@ func newServer(t *testing.T, s setup) *mcp.Server {
 	if s.store == nil {
 		s.store = transcripts.New(time.Hour, 0)
 	}
+	pipe := pipeline.New(pipeline.Config{
+		Engine:      s.engine,
+		Decoder:     audio.Decoder{FFmpeg: audio.LookFFmpeg()},
+		Formatter:   formatter,
+		Transcripts: s.store,
+	})
 	srv, err := mcp.New(mcp.Config{
-		Engine:       func(context.Context) (mcp.Engine, error) { return s.engine, nil },
-		Decoder:      audio.Decoder{FFmpeg: audio.LookFFmpeg()},
-		Formatter:    formatter,
-		Store:        s.store,
+		Pipeline:     pipe,
 		AllowDirs:    s.allowDirs,
 		Home:         s.home,
 		MaxFileBytes: 64 << 20,
@@ -168,7 +163,7 @@ func structuredPage(t *testing.T, r *mcpgo.CallToolResult) page {
 }
 
 func TestToolsList(t *testing.T) {
-	c := session(t, newServer(t, setup{engine: fakeEngine{1}}))
+	c := session(t, newServer(t, setup{engine: scripted(1)}))
 	tools, err := c.ListTools(t.Context(), mcpgo.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +314,7 @@ func TestAudioInputs(t *testing.T) {
 	sparse.Close()
 	must(os.Mkdir(filepath.Join(root, "sub"), 0o755))
 
-	c := session(t, newServer(t, setup{engine: fakeEngine{2}, allowDirs: []string{"~/" + filepath.Base(root)}, home: filepath.Dir(root)}))
+	c := session(t, newServer(t, setup{engine: scripted(2), allowDirs: []string{"~/" + filepath.Base(root)}, home: filepath.Dir(root)}))
 	tests := []struct {
 		name string
 		args map[string]any
@@ -345,7 +340,7 @@ func TestAudioInputs(t *testing.T) {
 		{"bad base64", map[string]any{"audio_base64": "not base64 !!"}, "not valid base64"},
 		{"not audio", map[string]any{"audio_base64": base64.StdEncoding.EncodeToString([]byte("hello, just text"))}, "could not be read"},
 		{"bad mode", map[string]any{"path": good, "mode": "poetry"}, "not one of"},
-		{"bad language", map[string]any{"path": good, "language": "klingon"}, "unknown language"},
+		{"bad language", map[string]any{"path": good, "language": "klingon"}, "not a language whisper knows"},
 		{"wrong type", map[string]any{"path": 42}, "wrong type"},
 		{"budget too small", map[string]any{"path": good, "max_tokens": 5}, "max_tokens"},
 		{"fractional budget", map[string]any{"path": good, "max_tokens": 2.5}, "whole number"},
@@ -370,7 +365,7 @@ func TestAudioInputs(t *testing.T) {
 }
 
 func TestNoFilesWithoutRoots(t *testing.T) {
-	c := session(t, newServer(t, setup{engine: fakeEngine{1}}))
+	c := session(t, newServer(t, setup{engine: scripted(1)}))
 	abs, _ := filepath.Abs(filepath.Join(audioDir, "jfk.wav"))
 	res := call(t, c, "transcribe", map[string]any{"path": abs})
 	if !res.IsError || !strings.Contains(text(res), "audio_base64") {
@@ -382,7 +377,7 @@ func TestNoFilesWithoutRoots(t *testing.T) {
 // get_transcript pages reach the end with nothing lost or repeated.
 func TestPaging(t *testing.T) {
 	store := transcripts.New(time.Hour, 0)
-	c := session(t, newServer(t, setup{engine: fakeEngine{120}, allowDirs: []string{audioDir}, store: store}))
+	c := session(t, newServer(t, setup{engine: scripted(120), allowDirs: []string{audioDir}, store: store}))
 	abs, _ := filepath.Abs(filepath.Join(audioDir, "jfk.wav"))
 	first := structuredPage(t, call(t, c, "transcribe", map[string]any{"path": abs, "max_tokens": 400}))
 	if !first.Truncated || first.Next == "" || first.Tokens.Count > 400 {
@@ -438,7 +433,7 @@ func TestPaging(t *testing.T) {
 	if tc, ok := rr.Contents[0].(mcpgo.TextResourceContents); !ok || !strings.Contains(tc.Text, `"mode":"raw"`) {
 		t.Errorf("resource contents %+v", rr.Contents[0])
 	}
-	if res := call(t, c, "get_transcript", map[string]any{"transcript_id": "tr_gone"}); !res.IsError || !strings.Contains(text(res), "transcribe again") {
+	if res := call(t, c, "get_transcript", map[string]any{"transcript_id": "tr_gone"}); !res.IsError || !strings.Contains(text(res), "Transcribe the audio again") {
 		t.Errorf("unknown id: %s", text(res))
 	}
 	if res := call(t, c, "get_transcript", map[string]any{"transcript_id": first.TranscriptID, "cursor": "c3"}); !res.IsError {
@@ -449,21 +444,14 @@ func TestPaging(t *testing.T) {
 // TestHTTP: the same tools at /mcp of the HTTP API, behind its keys, with
 // Origin checked.
 func TestHTTP(t *testing.T) {
-	srv := newServer(t, setup{engine: fakeEngine{3}})
-	store, err := keys.Open(filepath.Join(t.TempDir(), "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := store.Create("test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, setup{engine: scripted(3)})
+	const key = "esk_test-key"
 	h := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp"})
+	e := &pipelinetest.Engine{}
 	api := httpapi.New(httpapi.Config{
-		Engine:    echoEngine{},
-		Formatter: formatter,
-		Keys:      store,
-		Mounts:    map[string]http.Handler{"/mcp": h},
+		Pipeline: pipeline.New(pipeline.Config{Engine: e, Auth: oneKey(key)}),
+		Stats:    e,
+		Mounts:   map[string]http.Handler{"/mcp": h},
 	})
 	ts := httptest.NewServer(api)
 	defer func() {
@@ -519,11 +507,12 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
-type echoEngine struct{}
+// oneKey authenticates one key.
+type oneKey string
 
-func (echoEngine) Transcribe(context.Context, transcribe.Request) (*transcribe.Result, error) {
-	return &transcribe.Result{}, nil
+func (k oneKey) Authenticate(_ context.Context, key string) (pipeline.Principal, error) {
+	if key != string(k) {
+		return pipeline.Principal{}, pipeline.ErrBadKey
+	}
+	return pipeline.Principal{KeyID: "esk_test"}, nil
 }
-func (echoEngine) Model() transcribe.ModelInfo { return transcribe.ModelInfo{Name: "echo"} }
-func (echoEngine) Running() int                { return 0 }
-func (echoEngine) Queued() int                 { return 0 }

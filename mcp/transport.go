@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/earshot-dev/earshot/pipeline"
 )
 
 // ServeStdio serves MCP on in and out (a process's stdin and stdout) until
@@ -83,20 +84,5 @@ func originAllowed(origin string, r *http.Request, allowed []string) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	return loopback(u.Hostname()) && loopback(hostOnly(r.Host))
-}
-
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.Trim(hostport, "[]")
-}
-
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return pipeline.Loopback(u.Host) && pipeline.Loopback(r.Host)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/earshot-dev/earshot/httpapi/openai"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
@@ -20,7 +21,7 @@ func decodeSample() *transcribe.Result {
 func TestDecodeJSON(t *testing.T) {
 	res := decodeSample()
 	raw, _ := json.Marshal(res)
-	verbose, _ := json.Marshal(res.Verbose())
+	verbose, _ := json.Marshal(openai.VerboseOf(res))
 	for _, tc := range []struct {
 		name  string
 		in    []byte

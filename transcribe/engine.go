@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// Errors returned by the engine. Surfaces map them to their own errors
-// (ErrQueueFull is HTTP 429, ErrInvalidAudio and ErrInvalidOptions are 400).
+// Errors returned by the engine, each wrapped with the details. The
+// pipeline classifies them into its error kinds (ErrQueueFull is "rate
+// limited", ErrInvalidAudio and ErrInvalidOptions "invalid argument": an
+// invalid option is an *OptionError that names it).
 var (
 	ErrQueueFull      = errors.New("transcribe: queue is full")
 	ErrClosed         = errors.New("transcribe: engine is closed")
@@ -213,7 +215,7 @@ func (e *Engine) check(req *Request) error {
 			(time.Duration(n) * time.Second / SampleRate).Round(time.Second), e.opts.MaxDuration)
 	}
 	if d := time.Duration(n) * time.Second / SampleRate; req.Options.Offset >= d {
-		return fmt.Errorf("%w: offset %s is past the end of %s of audio", ErrInvalidOptions, req.Options.Offset, d.Round(time.Millisecond))
+		return optionErrorf("offset", "offset %s is past the end of %s of audio", req.Options.Offset, d.Round(time.Millisecond))
 	}
 	for i, s := range req.Samples {
 		if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {

@@ -190,25 +190,30 @@ func TestValidation(t *testing.T) {
 		samples []float32
 		opts    transcribe.Options
 		want    error
+		param   string // the option an *OptionError names
 	}{
-		{"ok", make([]float32, 100), transcribe.Options{Language: "English"}, nil},
-		{"empty", nil, transcribe.Options{}, transcribe.ErrInvalidAudio},
-		{"NaN", nan, transcribe.Options{}, transcribe.ErrInvalidAudio},
-		{"Inf", inf, transcribe.Options{}, transcribe.ErrInvalidAudio},
-		{"too long", make([]float32, 61*transcribe.SampleRate), transcribe.Options{}, transcribe.ErrInvalidAudio},
-		{"language", make([]float32, 10), transcribe.Options{Language: "xx"}, transcribe.ErrInvalidOptions},
-		{"temperature NaN", make([]float32, 10), transcribe.Options{Temperature: float32(math.NaN())}, transcribe.ErrInvalidOptions},
-		{"negative offset", make([]float32, 10), transcribe.Options{Offset: -time.Second}, transcribe.ErrInvalidOptions},
-		{"offset past the end", make([]float32, transcribe.SampleRate), transcribe.Options{Offset: time.Second}, transcribe.ErrInvalidOptions},
-		{"threads", make([]float32, 10), transcribe.Options{Threads: 1000}, transcribe.ErrInvalidOptions},
-		{"best of", make([]float32, 10), transcribe.Options{BestOf: -1}, transcribe.ErrInvalidOptions},
-		{"max len", make([]float32, 10), transcribe.Options{MaxSegmentLen: -1}, transcribe.ErrInvalidOptions},
+		{"ok", make([]float32, 100), transcribe.Options{Language: "English"}, nil, ""},
+		{"empty", nil, transcribe.Options{}, transcribe.ErrInvalidAudio, ""},
+		{"NaN", nan, transcribe.Options{}, transcribe.ErrInvalidAudio, ""},
+		{"Inf", inf, transcribe.Options{}, transcribe.ErrInvalidAudio, ""},
+		{"too long", make([]float32, 61*transcribe.SampleRate), transcribe.Options{}, transcribe.ErrInvalidAudio, ""},
+		{"language", make([]float32, 10), transcribe.Options{Language: "xx"}, transcribe.ErrInvalidOptions, "language"},
+		{"temperature NaN", make([]float32, 10), transcribe.Options{Temperature: float32(math.NaN())}, transcribe.ErrInvalidOptions, "temperature"},
+		{"negative offset", make([]float32, 10), transcribe.Options{Offset: -time.Second}, transcribe.ErrInvalidOptions, "offset"},
+		{"offset past the end", make([]float32, transcribe.SampleRate), transcribe.Options{Offset: time.Second}, transcribe.ErrInvalidOptions, "offset"},
+		{"threads", make([]float32, 10), transcribe.Options{Threads: 1000}, transcribe.ErrInvalidOptions, "threads"},
+		{"best of", make([]float32, 10), transcribe.Options{BestOf: -1}, transcribe.ErrInvalidOptions, "best_of"},
+		{"max len", make([]float32, 10), transcribe.Options{MaxSegmentLen: -1}, transcribe.ErrInvalidOptions, "max_segment_len"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.Transcribe(context.Background(), transcribe.Request{Samples: tt.samples, Options: tt.opts})
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+			var oe *transcribe.OptionError
+			if errors.As(err, &oe) != (tt.param != "") || (oe != nil && oe.Param != tt.param) {
+				t.Errorf("err = %#v, want an OptionError naming %q", err, tt.param)
 			}
 		})
 	}

@@ -55,7 +55,8 @@ type Options struct {
 }
 
 // Validate checks the options without touching the model. It normalizes
-// Language to a code, so call it on the copy you will use.
+// Language to a code, so call it on the copy you will use. A bad option is
+// an *OptionError naming it (errors.Is(err, ErrInvalidOptions) holds).
 func (o *Options) Validate() error {
 	switch lang := strings.TrimSpace(o.Language); lang {
 	case "", "auto":
@@ -63,29 +64,52 @@ func (o *Options) Validate() error {
 	default:
 		code, ok := LanguageCode(lang)
 		if !ok {
-			return fmt.Errorf("%w: unknown language %q", ErrInvalidOptions, o.Language)
+			return optionErrorf("language", "%q is not a language whisper knows; use a code such as \"en\" or a name such as \"english\"", o.Language)
 		}
 		o.Language = code
 	}
 	switch {
 	case math.IsNaN(float64(o.Temperature)) || o.Temperature < 0 || o.Temperature > 1:
-		return fmt.Errorf("%w: temperature %v is outside 0..1", ErrInvalidOptions, o.Temperature)
+		return optionErrorf("temperature", "temperature %v is outside 0..1", o.Temperature)
 	case o.BeamSize < 0 || o.BeamSize > MaxBeamSize:
-		return fmt.Errorf("%w: beam size %d is outside 0..%d", ErrInvalidOptions, o.BeamSize, MaxBeamSize)
+		return optionErrorf("beam_size", "beam size %d is outside 0..%d", o.BeamSize, MaxBeamSize)
 	case o.BestOf < 0 || o.BestOf > MaxBestOf:
-		return fmt.Errorf("%w: best-of %d is outside 0..%d", ErrInvalidOptions, o.BestOf, MaxBestOf)
-	case o.Offset < 0 || o.Duration < 0:
-		return fmt.Errorf("%w: offset and duration must not be negative", ErrInvalidOptions)
+		return optionErrorf("best_of", "best-of %d is outside 0..%d", o.BestOf, MaxBestOf)
+	case o.Offset < 0:
+		return optionErrorf("offset", "offset must not be negative")
+	case o.Duration < 0:
+		return optionErrorf("duration", "duration must not be negative")
 	case o.MaxSegmentLen < 0:
-		return fmt.Errorf("%w: max segment length %d is negative", ErrInvalidOptions, o.MaxSegmentLen)
+		return optionErrorf("max_segment_len", "max segment length %d is negative", o.MaxSegmentLen)
 	case o.Threads < 0 || o.Threads > MaxThreads:
-		return fmt.Errorf("%w: threads %d is outside 0..%d", ErrInvalidOptions, o.Threads, MaxThreads)
+		return optionErrorf("threads", "threads %d is outside 0..%d", o.Threads, MaxThreads)
 	case len(o.Prompt) > MaxPromptLen:
-		return fmt.Errorf("%w: prompt is %d bytes, more than %d", ErrInvalidOptions, len(o.Prompt), MaxPromptLen)
+		return optionErrorf("prompt", "prompt is %d bytes, more than %d", len(o.Prompt), MaxPromptLen)
 	case strings.IndexByte(o.Prompt, 0) >= 0:
-		return fmt.Errorf("%w: prompt contains a NUL byte", ErrInvalidOptions)
+		return optionErrorf("prompt", "prompt contains a NUL byte")
 	}
 	return nil
+}
+
+// OptionError is an invalid option: which one (Param, in the snake_case
+// names OpenAI's API and earshot's surfaces use) and why, in a sentence
+// fragment without a package prefix.
+type OptionError struct {
+	Param  string
+	Reason string
+}
+
+func (e *OptionError) Error() string { return ErrInvalidOptions.Error() + ": " + e.Reason }
+
+// Parameter is the option's name; the pipeline reads it from any error
+// that has this method.
+func (e *OptionError) Parameter() string { return e.Param }
+
+// Unwrap makes errors.Is(err, ErrInvalidOptions) hold.
+func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+
+func optionErrorf(param, format string, args ...any) error {
+	return &OptionError{Param: param, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Request is one transcription: audio and how to handle it.

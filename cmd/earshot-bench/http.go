@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/httpapi"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
 )
 
 // httpBench measures the HTTP API: the overhead of a multipart upload over a
@@ -33,12 +35,13 @@ func httpBench(whisperRoot, earshotBin, modelPath, wav string, runs, threads int
 	}
 	// One worker with `threads` threads: the shape of whisper-server, which
 	// runs one request at a time on one context.
-	e, err := startEngine(modelPath, transcribe.EngineOptions{Threads: threads, Workers: 1, Queue: 64})
+	e, err := whisper.NewEngine(modelPath, whisper.LoadOptions{}, transcribe.EngineOptions{Threads: threads, Workers: 1, Queue: 64})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Engine: e, ModelName: "bench"}))
+	pipe := pipeline.New(pipeline.Config{Engine: e})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pipeline: pipe, Stats: e, ModelName: "bench"}))
 	defer srv.Close()
 
 	opts := transcribe.Options{Language: "en"}

@@ -111,7 +111,7 @@ func run(whisperRoot, earshotBin, wav, modelPath string, runs, threads int) erro
 
 	// One engine for the warm and parallel rows: 4 workers of one thread for
 	// the parallel batch; the warm single request uses `threads` threads.
-	e, err := startEngine(modelPath, transcribe.EngineOptions{Threads: threads, Workers: 4})
+	e, err := whisper.NewEngine(modelPath, whisper.LoadOptions{}, transcribe.EngineOptions{Threads: threads, Workers: 4})
 	if err != nil {
 		return err
 	}
@@ -228,19 +228,6 @@ func loadAudio(path string) ([]byte, *audio.Audio, error) {
 	}
 	a, err := audio.Decoder{}.Decode(context.Background(), data)
 	return data, a, err
-}
-
-// startEngine loads a model and starts an engine that owns it.
-func startEngine(modelPath string, opts transcribe.EngineOptions) (*transcribe.Engine, error) {
-	m, err := whisper.Load(modelPath, whisper.LoadOptions{})
-	if err != nil {
-		return nil, err
-	}
-	e, err := transcribe.NewEngine(m, opts)
-	if err != nil {
-		m.Close()
-	}
-	return e, err
 }
 
 // interleaved runs each function n times, in turn (a, b, a, b, ...), and

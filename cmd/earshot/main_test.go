@@ -130,7 +130,7 @@ func TestTranscribeBadInput(t *testing.T) {
 		{"text file", nil, []string{"transcribe", "-m", model, text}, "notes.wav: audio: unsupported format"},
 		{"directory", nil, []string{"transcribe", "-m", model, dir}, ": is a directory"},
 		{"bad format", nil, []string{"transcribe", "-m", model, "-f", "xml", jfk}, `unknown --format "xml"`},
-		{"bad language", nil, []string{"transcribe", "-m", model, "-l", "elvish", jfk}, `unknown language "elvish"`},
+		{"bad language", nil, []string{"transcribe", "-m", model, "-l", "elvish", jfk}, `"elvish" is not a language whisper knows`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,11 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/transcribe"
-	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcripts"
 )
 
@@ -91,18 +90,6 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 	if err != nil {
 		return fmt.Errorf("--transcript-memory: %w", err)
 	}
-	formatter, err := agentmode.New()
-	if err != nil {
-		return err
-	}
-	if _, err := formatter.Encoding(""); err != nil {
-		return err
-	}
-	ffmpeg := ffmpegPath(c.ffmpeg)
-	if ffmpeg == "" {
-		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC audio will be refused (install: sudo apt-get install -y ffmpeg)")
-	}
-
 	// Load the model while the client starts up; calls wait for it.
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	eng := &lazyEngine{done: make(chan struct{})}
@@ -110,10 +97,10 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 		defer close(eng.done)
 		path, name, err := resolveModel(loadCtx, store, c.model, !c.noPull)
 		if err == nil {
-			eng.engine, err = loadEngine(path, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers})
+			eng.engine, err = whisper.NewEngine(path, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers})
 		}
 		if err != nil {
-			eng.err = fmt.Errorf("the model could not be loaded: %w", err)
+			eng.err = modelUnavailable(err)
 			log.Error("model not loaded", "error", err)
 			return
 		}
@@ -127,11 +114,18 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 		}
 	}()
 
+	pipe, err := newPipeline(pipelineConfig{
+		engine:   eng,
+		ffmpeg:   ffmpegPath(c.ffmpeg),
+		maxBytes: maxFile,
+		store:    transcripts.New(c.storeTTL, storeMax),
+		log:      log,
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := mcp.New(mcp.Config{
-		Engine:       eng.get,
-		Decoder:      audio.Decoder{FFmpeg: ffmpeg, Limits: audio.Limits{MaxBytes: maxFile}},
-		Formatter:    formatter,
-		Store:        transcripts.New(c.storeTTL, storeMax),
+		Pipeline:     pipe,
 		AllowDirs:    c.allowDirs,
 		Home:         c.home,
 		MaxFileBytes: maxFile,
@@ -147,23 +141,4 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 		return nil // a signal: a normal end
 	}
 	return err
-}
-
-// lazyEngine is an engine being loaded in the background.
-type lazyEngine struct {
-	done   chan struct{}
-	engine *transcribe.Engine
-	err    error
-}
-
-func (l *lazyEngine) get(ctx context.Context) (mcp.Engine, error) {
-	select {
-	case <-l.done:
-		if l.err != nil {
-			return nil, l.err
-		}
-		return l.engine, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }

@@ -18,13 +18,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/models"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
-	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcripts"
 )
 
@@ -122,13 +122,13 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 		keyStore.AddInMemory(k)
 		fmt.Fprintf(stderr, "earshot: API key for this run (kept in memory only): %s\n", k)
 	}
-	var verifier httpapi.KeyVerifier = keyStore
+	var auth pipeline.Authenticator = keyAuth{keyStore}
 	if keyStore.Active() == 0 {
-		if !isLoopback(c.addr) && !c.noAuth {
+		if !pipeline.Loopback(c.addr) && !c.noAuth {
 			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
 		}
 		log.Warn("serving without API keys: any client that can reach the address can transcribe", "addr", c.addr)
-		verifier = nil
+		auth = nil
 	}
 
 	// Open the listener before loading the model: a busy port fails at once.
@@ -142,33 +142,30 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	if err != nil {
 		return err
 	}
-	engine, err := loadEngine(modelPath, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
+	engine, err := whisper.NewEngine(modelPath, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
 	if err != nil {
 		return err
 	}
 	defer engine.Close()
-	formatter, err := agentmode.New()
+	storeMax, err := parseSize(c.storeMax)
+	if err != nil {
+		return fmt.Errorf("--transcript-memory: %w", err)
+	}
+	pipe, err := newPipeline(pipelineConfig{
+		engine:   engine,
+		ffmpeg:   ffmpegPath(c.ffmpeg),
+		maxBytes: maxUpload,
+		store:    transcripts.New(c.storeTTL, storeMax),
+		auth:     auth,
+		log:      log,
+	})
 	if err != nil {
 		return err
 	}
-	if _, err := formatter.Encoding(""); err != nil { // load it now, not on the first request
-		return err
-	}
-	c.ffmpeg = ffmpegPath(c.ffmpeg)
-	if c.ffmpeg == "" {
-		log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC uploads will be refused (install: sudo apt-get install -y ffmpeg)")
-	}
 	var mounts map[string]http.Handler
 	if c.mcp {
-		storeMax, err := parseSize(c.storeMax)
-		if err != nil {
-			return fmt.Errorf("--transcript-memory: %w", err)
-		}
 		srv, err := mcp.New(mcp.Config{
-			Engine:       func(context.Context) (mcp.Engine, error) { return engine, nil },
-			Decoder:      audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
-			Formatter:    formatter,
-			Store:        transcripts.New(c.storeTTL, storeMax),
+			Pipeline:     pipe,
 			AllowDirs:    c.allowDirs,
 			Home:         c.userHome,
 			MaxFileBytes: maxUpload,
@@ -183,10 +180,8 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 		mounts = map[string]http.Handler{"/mcp": mcpHandler}
 	}
 	api := httpapi.New(httpapi.Config{
-		Engine:    engine,
-		Decoder:   audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: maxUpload}},
-		Formatter: formatter,
-		Keys:      verifier,
+		Pipeline:  pipe,
+		Stats:     engine,
 		MaxUpload: maxUpload,
 		ModelName: modelName,
 		Logger:    log,
@@ -201,7 +196,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	}
 	opts := engine.Options()
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
-		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", verifier != nil)
+		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", auth != nil)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -211,7 +206,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing running requests", "timeout", c.shutdownTimeout)
-	api.Drain()
+	pipe.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -223,19 +218,6 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// isLoopback reports whether addr only listens on this machine.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // parseSize reads "25MiB", "100MB", "512KiB" or a number of bytes.

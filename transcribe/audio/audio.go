@@ -41,8 +41,10 @@ type Limits struct {
 
 // Defaults for Limits.
 const (
-	DefaultMaxBytes    = 1 << 30
-	DefaultMaxDuration = 4 * time.Hour
+	DefaultMaxBytes = 1 << 30
+	// DefaultMaxDuration is the engine's: longer audio would be refused
+	// there anyway, after decoding it.
+	DefaultMaxDuration = transcribe.DefaultMaxDuration
 )
 
 func (l Limits) withDefaults() Limits {

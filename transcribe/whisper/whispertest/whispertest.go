@@ -80,13 +80,8 @@ func (e *CountingEngine) Canceled() int {
 // Engine loads the model and starts an engine, closed when the test ends.
 func Engine(t testing.TB, model string, opts transcribe.EngineOptions) *CountingEngine {
 	t.Helper()
-	m, err := whisper.Load(model, whisper.LoadOptions{})
+	e, err := whisper.NewEngine(model, whisper.LoadOptions{}, opts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := transcribe.NewEngine(m, opts)
-	if err != nil {
-		m.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -1,12 +1,12 @@
-package transcribe_test
+package openai_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 
+	"github.com/earshot-dev/earshot/httpapi/openai"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
@@ -41,14 +41,14 @@ func TestWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer
-		if err := transcribe.Write(&b, sample(), tt.format); err != nil {
+		if err := openai.Write(&b, sample(), tt.format); err != nil {
 			t.Fatal(err)
 		}
 		if got := b.String(); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.format, got, tt.want)
 		}
 	}
-	if err := transcribe.Write(&bytes.Buffer{}, sample(), "xml"); !errors.Is(err, transcribe.ErrFormat) {
+	if err := openai.Write(&bytes.Buffer{}, sample(), "xml"); !errors.Is(err, openai.ErrFormat) {
 		t.Errorf("xml: err = %v, want ErrFormat", err)
 	}
 }
@@ -57,7 +57,7 @@ func TestVerboseShape(t *testing.T) {
 	r := sample()
 	r.Words = transcribe.Words(r.Segments)
 	var b bytes.Buffer
-	if err := transcribe.Write(&b, r, "verbose_json"); err != nil {
+	if err := openai.Write(&b, r, "verbose_json"); err != nil {
 		t.Fatal(err)
 	}
 	var v map[string]any
@@ -89,26 +89,5 @@ func TestVerboseShape(t *testing.T) {
 	}
 	if u := v["usage"].(map[string]any); u["type"] != "duration" || u["seconds"] != 3662.0 {
 		t.Errorf("usage %v", u)
-	}
-}
-
-func TestWordsKeepUTF8Whole(t *testing.T) {
-	// "é" split across two tokens: bytes 0xC3 and 0xA9.
-	segs := []transcribe.Segment{{Tokens: []transcribe.Token{
-		{Text: " caf", P: 1, Start: 0, End: 1},
-		{Text: "\xc3", P: 1, Start: 1, End: 2},
-		{Text: "\xa9", P: 1, Start: 2, End: 3},
-		{Text: " ok", P: 0.5, Start: 3, End: 4},
-	}}}
-	words := transcribe.Words(segs)
-	var got []string
-	for _, w := range words {
-		got = append(got, w.Word)
-	}
-	if strings.Join(got, "|") != "café|ok" {
-		t.Errorf("words = %q", got)
-	}
-	if words[0].Start != 0 || words[0].End != 3 {
-		t.Errorf("café spans %v-%v, want 0-3", words[0].Start, words[0].End)
 	}
 }

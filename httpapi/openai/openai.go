@@ -1,13 +1,18 @@
-package transcribe
+// Package openai holds OpenAI's transcription wire shapes, as its published
+// OpenAPI description defines them: json, text, srt, vtt and verbose_json
+// responses and the usage object. The HTTP API answers in them, and so does
+// the CLI's --format. It is pure Go and holds no state.
+package openai
 
 import (
-	"bytes"
-	"compress/zlib"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
+
+	"github.com/earshot-dev/earshot/transcribe"
 )
 
 // ResponseFormats are the output formats of OpenAI's transcription API, which
@@ -15,7 +20,7 @@ import (
 var ResponseFormats = []string{"json", "text", "srt", "vtt", "verbose_json"}
 
 // ErrFormat is returned for a response format that is not one of ResponseFormats.
-var ErrFormat = fmt.Errorf("%w: unknown response format", ErrInvalidOptions)
+var ErrFormat = errors.New("openai: unknown response format")
 
 // ContentType is the MIME type OpenAI's API sends for a response format:
 // text/plain for text, srt and vtt, JSON otherwise.
@@ -30,20 +35,20 @@ func ContentType(format string) string {
 // Write writes r in one of ResponseFormats, as OpenAI's API shapes it:
 // json is {"text": ...}; verbose_json adds the language's full name, the
 // duration, segments, words (when computed) and usage.
-func Write(w io.Writer, r *Result, format string) error {
+func Write(w io.Writer, r *transcribe.Result, format string) error {
 	switch format {
 	case "json":
 		return json.NewEncoder(w).Encode(struct {
 			Text  string `json:"text"`
 			Usage Usage  `json:"usage"`
-		}{r.Text(), r.Usage()})
+		}{r.Text(), UsageOf(r)})
 	case "verbose_json":
-		return json.NewEncoder(w).Encode(r.Verbose())
+		return json.NewEncoder(w).Encode(VerboseOf(r))
 	case "text":
 		_, err := io.WriteString(w, r.Text()+"\n")
 		return err
 	case "srt", "vtt":
-		_, err := io.WriteString(w, r.Subtitles(format))
+		_, err := io.WriteString(w, Subtitles(r, format))
 		return err
 	}
 	return fmt.Errorf("%w %q (want one of %s)", ErrFormat, format, strings.Join(ResponseFormats, ", "))
@@ -55,20 +60,20 @@ type Usage struct {
 	Seconds float64 `json:"seconds"`
 }
 
-// Usage reports the audio's duration, rounded up to whole seconds as OpenAI does.
-func (r *Result) Usage() Usage {
+// UsageOf reports the audio's duration, rounded up to whole seconds as OpenAI does.
+func UsageOf(r *transcribe.Result) Usage {
 	return Usage{Type: "duration", Seconds: math.Ceil(r.Duration)}
 }
 
 // Verbose is OpenAI's verbose_json transcription.
 type Verbose struct {
-	Task     string           `json:"task"`
-	Language string           `json:"language"` // full name: "english"
-	Duration float64          `json:"duration"`
-	Text     string           `json:"text"`
-	Segments []VerboseSegment `json:"segments"`
-	Words    []Word           `json:"words,omitempty"`
-	Usage    Usage            `json:"usage"`
+	Task     string            `json:"task"`
+	Language string            `json:"language"` // full name: "english"
+	Duration float64           `json:"duration"`
+	Text     string            `json:"text"`
+	Segments []VerboseSegment  `json:"segments"`
+	Words    []transcribe.Word `json:"words,omitempty"`
+	Usage    Usage             `json:"usage"`
 }
 
 // VerboseSegment is a segment in OpenAI's shape.
@@ -85,10 +90,10 @@ type VerboseSegment struct {
 	NoSpeechProb     float64 `json:"no_speech_prob"`
 }
 
-// Verbose converts r to OpenAI's verbose_json shape. Words are included only
-// when token timestamps were computed.
-func (r *Result) Verbose() Verbose {
-	name, ok := LanguageName(r.Language)
+// VerboseOf converts r to OpenAI's verbose_json shape. Words are included
+// only when token timestamps were computed.
+func VerboseOf(r *transcribe.Result) Verbose {
+	name, ok := transcribe.LanguageName(r.Language)
 	if !ok {
 		name = r.Language
 	}
@@ -99,7 +104,7 @@ func (r *Result) Verbose() Verbose {
 		Text:     r.Text(),
 		Segments: make([]VerboseSegment, 0, len(r.Segments)),
 		Words:    r.Words,
-		Usage:    r.Usage(),
+		Usage:    UsageOf(r),
 	}
 	for _, s := range r.Segments {
 		ids := make([]int, 0, len(s.Tokens))
@@ -117,29 +122,15 @@ func (r *Result) Verbose() Verbose {
 			Tokens:           ids,
 			Temperature:      s.Temperature,
 			AvgLogprob:       s.AvgLogprob,
-			CompressionRatio: compressionRatio(s.Text),
+			CompressionRatio: transcribe.CompressionRatio(s.Text),
 			NoSpeechProb:     s.NoSpeechProb,
 		})
 	}
 	return v
 }
 
-// compressionRatio is OpenAI whisper's repetition signal: the text's bytes
-// over its zlib-compressed bytes. Looping text compresses well and scores
-// high (whisper treats > 2.4 as a failed decode).
-func compressionRatio(text string) float64 {
-	if text == "" {
-		return 0
-	}
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	zw.Write([]byte(text)) // writes to a bytes.Buffer cannot fail
-	zw.Close()
-	return math.Round(float64(len(text))/float64(buf.Len())*1000) / 1000
-}
-
 // Subtitles renders the segments as SubRip ("srt") or WebVTT ("vtt").
-func (r *Result) Subtitles(format string) string {
+func Subtitles(r *transcribe.Result, format string) string {
 	var b strings.Builder
 	vtt := format == "vtt"
 	if vtt {
