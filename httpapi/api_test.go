@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -364,5 +366,69 @@ func TestModes(t *testing.T) {
 			t.Fatal(err)
 		}
 		tc.check(t, d)
+	}
+}
+
+// A truncated answer reads on, page by page, through GET
+// /v1/transcriptions/{id}: every page within its budget, every intent once.
+func TestPagingOverHTTP(t *testing.T) {
+	var text strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&text, "Call number %d now. ", i)
+	}
+	f := scripted(t, &pipelinetest.Engine{Text: text.String()}, 0)
+	resp := f.post(t, "/v1/transcriptions", testdata(t, "jfk.wav"), map[string]string{"mode": "agent", "max_tokens": "200"})
+	var seen []string
+	for range 50 {
+		var page struct {
+			TranscriptID string `json:"transcript_id"`
+			Truncated    bool   `json:"truncated"`
+			Next         string `json:"next"`
+			Tokens       struct {
+				Count int `json:"count"`
+			} `json:"tokens"`
+			Intents []struct {
+				Text string `json:"text"`
+			} `json:"intents"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatal(err)
+		}
+		if page.Tokens.Count > 200 || page.TranscriptID == "" {
+			t.Fatalf("page of %d tokens, id %q", page.Tokens.Count, page.TranscriptID)
+		}
+		for _, it := range page.Intents {
+			seen = append(seen, it.Text)
+		}
+		if !page.Truncated {
+			break
+		}
+		u := f.url + "/v1/transcriptions/" + page.TranscriptID + "?mode=agent&max_tokens=200&cursor=" + url.QueryEscape(page.Next)
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 30 || seen[0] != "Call number 0 now." || seen[29] != "Call number 29 now." {
+		t.Errorf("read %d intents across pages: %q", len(seen), seen)
+	}
+	for path, want := range map[string]int{"/v1/transcriptions/tr_nope": 404, "/v1/transcriptions/tr_nope?colour=blue": 400} {
+		req, _ := http.NewRequest("GET", f.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.key)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, r.StatusCode, want)
+		}
 	}
 }

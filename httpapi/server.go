@@ -3,7 +3,8 @@
 // Routes: POST /v1/audio/transcriptions and /v1/audio/translations (OpenAI's
 // fields and response shapes, so OpenAI SDKs work by changing the base URL
 // and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent,
-// shaped by agentmode, with a token budget),
+// shaped by agentmode, with a token budget; GET /v1/transcriptions/{id}
+// reads a kept one again: another mode, budget or page),
 // GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
 // "Authorization: Bearer <key>" unless auth is off. Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
@@ -93,6 +94,7 @@ func New(cfg Config) *Server {
 	v1.POST("/audio/transcriptions", s.openAI(transcriptionsRoute))
 	v1.POST("/audio/translations", s.openAI(translationsRoute))
 	v1.POST("/transcriptions", s.modes)
+	v1.GET("/transcriptions/:id", s.getTranscription)
 	for path, h := range cfg.Mounts {
 		r.Any(path, s.auth, gin.WrapH(h))
 	}

@@ -341,10 +341,57 @@ func (s *Server) modes(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", res.Output.JSON)
 }
 
+// getTranscription serves GET /v1/transcriptions/{id}: a transcript that
+// POST /v1/transcriptions kept, read again in any mode, budget or page
+// (cursor is a truncated answer's "next").
+func (s *Server) getTranscription(c *gin.Context) {
+	q := c.Request.URL.Query()
+	opts := agentmode.Options{Mode: agentmode.Raw, Cursor: q.Get("cursor"), Encoding: q.Get("encoding")}
+	for k := range q {
+		switch k {
+		case "mode", "cursor", "max_tokens", "encoding", "timestamp_granularities[]", "timestamp_granularities":
+		default:
+			s.fail(c, pipeline.InvalidParam(k, "'%s' is not a parameter of GET /v1/transcriptions/{id}, which takes mode, cursor, max_tokens, encoding and timestamp_granularities[].", k))
+			return
+		}
+	}
+	var err error
+	if v := q.Get("mode"); v != "" {
+		if opts.Mode, err = agentmode.ParseMode(v); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	if v := q.Get("max_tokens"); v != "" {
+		if opts.MaxTokens, err = strconv.Atoi(v); err != nil || opts.MaxTokens <= 0 {
+			s.fail(c, pipeline.InvalidParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v))
+			return
+		}
+	}
+	for _, g := range append(q["timestamp_granularities[]"], q["timestamp_granularities"]...) {
+		switch g {
+		case "word":
+			opts.Words = true
+		case "segment":
+		default:
+			s.fail(c, pipeline.InvalidParam("timestamp_granularities[]", "'%s' is not one of word, segment.", g))
+			return
+		}
+	}
+	out, err := s.cfg.Pipeline.Reformat(c.Param("id"), opts)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json", out.JSON)
+}
+
 // run sends a parsed request through the pipeline, streaming it when
 // asked. It reports false when the response has been written already.
 func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
-	req := pipeline.Request{Audio: f.file, Name: f.filename, Options: f.opts, Format: shape}
+	// Shaped answers are kept, so that a truncated one can be read on
+	// (GET /v1/transcriptions/{id}?cursor=...).
+	req := pipeline.Request{Audio: f.file, Name: f.filename, Options: f.opts, Format: shape, Keep: shape != nil}
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
 	if f.stream {
