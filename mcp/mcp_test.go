@@ -516,3 +516,41 @@ func (k oneKey) Authenticate(_ context.Context, key string) (pipeline.Principal,
 	}
 	return pipeline.Principal{KeyID: "esk_test"}, nil
 }
+
+// The tool describes itself as the server is configured: a server that
+// reads no files asks for base64 only, and the max_tokens limit the
+// schema states is the one the description states.
+func TestDescriptionFollowsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		allowDirs []string
+		path      bool
+	}{
+		{"no directories", nil, false},
+		{"a directory", []string{audioDir}, true},
+	} {
+		srv := newServer(t, setup{engine: scripted(1), allowDirs: tc.allowDirs})
+		var tool mcpgo.Tool
+		for _, st := range srv.Tools() {
+			if st.Tool.Name == "transcribe" {
+				tool = st.Tool
+			}
+		}
+		var schema struct {
+			Properties map[string]struct {
+				Maximum float64 `json:"maximum"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(tool.RawInputSchema, &schema); err != nil {
+			t.Fatal(err)
+		}
+		_, hasPath := schema.Properties["path"]
+		mentionsPath := strings.Contains(tool.Description, `"path"`)
+		if hasPath != tc.path || mentionsPath != tc.path {
+			t.Errorf("%s: schema has path %v, description mentions it %v; want %v", tc.name, hasPath, mentionsPath, tc.path)
+		}
+		if max := schema.Properties["max_tokens"].Maximum; max != mcp.MaxTokensLimit || !strings.Contains(tool.Description, fmt.Sprintf("at most %d", mcp.MaxTokensLimit)) {
+			t.Errorf("%s: max_tokens maximum %v; description %q", tc.name, max, tool.Description)
+		}
+	}
+}
