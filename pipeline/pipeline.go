@@ -102,6 +102,9 @@ type Progress struct {
 type Request struct {
 	// Audio is the file's bytes, in any format audio.Decode reads.
 	Audio []byte
+	// Samples, instead of Audio, are already decoded 16 kHz mono samples
+	// (a live session's buffer); the pipeline does not keep them.
+	Samples []float32
 	// Name says where Audio came from ("a.wav"), for messages; may be "".
 	Name    string
 	Options transcribe.Options
@@ -168,12 +171,15 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 			req.OnProgress(Progress{Stage: st, Percent: pct, Message: msg})
 		}
 	}
-	report(Decoding, 3, "decoding audio")
-	a, err := p.cfg.Decoder.Decode(ctx, req.Audio)
-	if err != nil {
-		return nil, named(req.Name, err)
+	a := &audio.Audio{Samples: req.Samples}
+	if req.Samples == nil {
+		report(Decoding, 3, "decoding audio")
+		var err error
+		if a, err = p.cfg.Decoder.Decode(ctx, req.Audio); err != nil {
+			return nil, named(req.Name, err)
+		}
+		req.Audio = nil // only the samples are needed from here on
 	}
-	req.Audio = nil // only the samples are needed from here on
 	report(Transcribing, 6, "transcribing "+a.Duration().Round(time.Second).String()+" of audio")
 	start := time.Now()
 	res, err := p.cfg.Engine.Transcribe(ctx, transcribe.Request{
