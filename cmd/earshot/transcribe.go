@@ -47,7 +47,12 @@ files, json and verbose_json print one JSON document per line.`,
 		Example: `  earshot transcribe --model ggml-base.en.bin meeting.wav
   EARSHOT_MODEL=ggml-base.bin earshot transcribe --format srt --language de talk.wav
   arecord -f S16_LE -r 16000 -d 5 | earshot transcribe -`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("no audio file given (name one or more files, or - for standard input)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.model == "" {
 				c.model = getenv("EARSHOT_MODEL")
