@@ -224,3 +224,55 @@ func TestPrintReady(t *testing.T) {
 		t.Errorf("from the root: %s", b.String())
 	}
 }
+
+// make install puts the binary in PREFIX/bin, says where, and says how to
+// put that directory on PATH when it is not; it never calls sudo, and a
+// directory it cannot write is a clear error. (install-bin is install
+// without the build, run here on this test binary.)
+func TestMakeInstall(t *testing.T) {
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make")
+	}
+	makeRun := func(path string, args ...string) (string, error) {
+		cmd := exec.Command(mk, append([]string{"-s", "--no-print-directory", "-C", "../.."}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	sysPath := os.Getenv("PATH")
+	prefix := filepath.Join(t.TempDir(), "prefix")
+	bin := filepath.Join(prefix, "bin")
+	out, err := makeRun(sysPath, "install-bin", "BIN="+os.Args[0], "PREFIX="+prefix)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := "earshot: installed " + bin + "/earshot\n" +
+		"earshot: " + bin + " is not on your PATH; add it (then open a new shell): echo 'export PATH=\"" + bin + ":$PATH\"' >> ~/.profile\n"
+	if out != want {
+		t.Errorf("make install printed\n%s\nwant\n%s", out, want)
+	}
+	st, err := os.Stat(filepath.Join(bin, "earshot"))
+	if err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("installed file: %v, %v", st, err)
+	}
+	// Installed again, with the directory on PATH: no advice.
+	if out, err := makeRun(bin+":"+sysPath, "install-bin", "BIN="+os.Args[0], "PREFIX="+prefix); err != nil || out != "earshot: installed "+bin+"/earshot\n" {
+		t.Errorf("reinstall: %v: %q", err, out)
+	}
+	// A directory that cannot be made.
+	if out, err := makeRun(sysPath, "install-bin", "BIN="+os.Args[0], "PREFIX=/dev/null/earshot"); err == nil ||
+		!strings.Contains(out, "earshot: cannot write to /dev/null/earshot/bin; pick a directory you can write, such as 'make install PREFIX=") || strings.Contains(out, "sudo ") {
+		t.Errorf("unwritable PREFIX: %v: %s", err, out)
+	}
+	// The default: /usr/local for root, else ~/.local.
+	home := t.TempDir()
+	out, err = makeRun(sysPath, "--eval", "show-prefix: ; @echo $(PREFIX)", "show-prefix", "HOME="+home)
+	want = home + "/.local\n"
+	if os.Geteuid() == 0 {
+		want = "/usr/local\n"
+	}
+	if err != nil || out != want {
+		t.Errorf("default PREFIX %q (%v), want %q", out, err, want)
+	}
+}
