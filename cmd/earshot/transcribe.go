@@ -68,7 +68,7 @@ files, json and verbose_json print one JSON document per line.`,
 	f := cmd.Flags()
 	f.StringVarP(&c.model, "model", "m", "", "model file or downloaded model name (default $EARSHOT_MODEL, else base)")
 	f.StringVarP(&c.format, "format", "f", "text", "output format: "+strings.Join(transcribe.ResponseFormats, ", "))
-	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language code, e.g. en (default: detect)")
+	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language: a code (en), a name (english) or a tag (en-US) (default: detect)")
 	f.BoolVar(&c.opts.Translate, "translate", false, "translate the speech to English")
 	f.StringVar(&c.opts.Prompt, "prompt", "", "text to guide spelling and style")
 	f.Float32Var(&c.opts.Temperature, "temperature", 0, "first decoding temperature, 0..1")
