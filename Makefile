@@ -13,7 +13,7 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib deps test-deps run test check unit fuzz examples bench eval train clean help
+.PHONY: all build lib deps test-deps run install install-bin test check unit fuzz examples bench eval train clean help
 all: build
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
 	@echo "make eval   agent mode on Disfl-QA and SNIPS, and its speed, next to baselines"
 	@echo "make train  retrain agent mode's self-repair model (agentmode/repair/weights.txt.gz)"
+	@echo "make install  put earshot in PREFIX/bin (PREFIX: /usr/local as root, else ~/.local)"
 	@echo "make build  build $(BIN)    make lib  build whisper.cpp only"
 	@echo "CUDA=1      build whisper.cpp with CUDA"
 
@@ -39,12 +40,29 @@ build: lib
 
 # `make run` starts the HTTP API with EARSHOT_MODEL (a file or a model name),
 # else the default model, downloaded on first use. The API key is
-# EARSHOT_API_KEY, or a key made for this run and printed.
+# EARSHOT_API_KEY, or a key made for this run. `earshot serve` itself prints
+# how to try it (the address, the key to export, a curl line) once it is
+# ready, and what to do when the model cannot be had.
 ADDR ?= 127.0.0.1:8080
 run: build deps
 	@keyflag=""; [ -n "$${EARSHOT_API_KEY:-}" ] || keyflag="--session-key"; \
-	echo "earshot: try it: curl $(ADDR)/v1/transcriptions -H \"Authorization: Bearer \$$KEY\" -F file=@testdata/audio/jfk.wav -F mode=agent  (MCP: $(ADDR)/mcp)" >&2; \
 	exec $(BIN) serve --addr $(ADDR) $$keyflag
+
+# `make install` copies earshot to $(PREFIX)/bin: /usr/local when run as
+# root, else ~/.local (no sudo, ever: a directory it cannot write is an
+# error that says what to do). DESTDIR is prepended for packaging.
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+install: build
+	@$(MAKE) --no-print-directory install-bin
+# install-bin installs $(BIN) as it is (the tests run it on their own binary).
+install-bin:
+	@dir="$(DESTDIR)$(PREFIX)/bin"; \
+	if ! mkdir -p "$$dir" 2>/dev/null || [ ! -w "$$dir" ]; then \
+		echo "earshot: cannot write to $$dir; pick a directory you can write, such as 'make install PREFIX=$$HOME/.local' (earshot never calls sudo)" >&2; exit 1; fi; \
+	install -m 0755 $(BIN) "$$dir/earshot.new" && mv -f "$$dir/earshot.new" "$$dir/earshot"; \
+	echo "earshot: installed $$dir/earshot"; \
+	case ":$$PATH:" in *":$(PREFIX)/bin:"*|*":$(PREFIX)/bin/:"*) ;; \
+	*) echo "earshot: $(PREFIX)/bin is not on your PATH; add it (then open a new shell): echo 'export PATH=\"$(PREFIX)/bin:\$$PATH\"' >> ~/.profile";; esac
 
 test: test-deps check unit fuzz examples
 

@@ -340,7 +340,7 @@ func TestAudioInputs(t *testing.T) {
 		{"bad base64", map[string]any{"audio_base64": "not base64 !!"}, "not valid base64"},
 		{"not audio", map[string]any{"audio_base64": base64.StdEncoding.EncodeToString([]byte("hello, just text"))}, "could not be read"},
 		{"bad mode", map[string]any{"path": good, "mode": "poetry"}, "not one of"},
-		{"bad language", map[string]any{"path": good, "language": "klingon"}, "not a language whisper knows"},
+		{"bad language", map[string]any{"path": good, "language": "klingon"}, "nknown language \"klingon\""},
 		{"wrong type", map[string]any{"path": 42}, "wrong type"},
 		{"budget too small", map[string]any{"path": good, "max_tokens": 5}, "max_tokens"},
 		{"fractional budget", map[string]any{"path": good, "max_tokens": 2.5}, "whole number"},

@@ -20,11 +20,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/earshot-dev/earshot/transcribe/whisper/ggml"
@@ -50,8 +52,9 @@ type Progress struct {
 	BytesPerS  float64
 	Finished   bool
 	Verifying  bool
-	Attempt    int
-	RetryAfter error // set when an attempt failed and another follows
+	Attempt    int   // this attempt, from 1
+	Attempts   int   // how many there will be at most (set with RetryAfter)
+	RetryAfter error // set when an attempt failed and another follows; Done is what is kept
 }
 
 // Store is a model cache directory and where to download from.
@@ -179,7 +182,11 @@ func (s *Store) Pull(ctx context.Context, name string) (string, error) {
 		if ctx.Err() != nil || errors.As(err, &perm) || attempt == attempts {
 			break
 		}
-		s.report(Progress{Name: name, Attempt: attempt, RetryAfter: err})
+		var have int64
+		if st, err := os.Stat(partial); err == nil {
+			have = st.Size()
+		}
+		s.report(Progress{Name: name, Done: have, Resumed: have, Attempt: attempt, Attempts: attempts, RetryAfter: shortError{err}})
 		select {
 		case <-time.After(time.Duration(attempt) * time.Second):
 		case <-ctx.Done():
@@ -189,7 +196,10 @@ func (s *Store) Pull(ctx context.Context, name string) (string, error) {
 		return "", ctx.Err()
 	}
 	if lastErr != nil {
-		return "", s.explain(name, url, lastErr)
+		if st, err := os.Stat(partial); err == nil && st.Size() == 0 {
+			os.Remove(partial) // nothing to resume: leave no trace
+		}
+		return "", &DownloadError{Name: name, URL: url, Err: lastErr}
 	}
 	s.report(Progress{Name: name, Verifying: true})
 	if err := verify(partial, info); err != nil {
@@ -202,17 +212,76 @@ func (s *Store) Pull(ctx context.Context, name string) (string, error) {
 	return final, nil
 }
 
-// explain turns a failed download into what the user can do about it.
-func (s *Store) explain(name, url string, err error) error {
-	var perm permanent
-	var dns *net.DNSError
-	if errors.As(err, &perm) && !errors.As(err, &dns) {
-		return fmt.Errorf("%w: %s from %s: %v", ErrDownload, name, url, err)
-	}
-	return fmt.Errorf("%w: %s from %s: %v\nThis machine may be offline. Either point earshot at a model file you have "+
-		"(EARSHOT_MODEL=/path/to/ggml-%s.bin, or --model PATH), or at a mirror that serves ggml-*.bin "+
-		"(EARSHOT_MODEL_BASE_URL=https://mirror.example/whisper)", ErrDownload, name, url, err, name)
+// DownloadError is a download that failed after its attempts; errors.Is(err,
+// ErrDownload) holds for it. Its text is short (no resolver or socket
+// detail); what to do about it is the caller's to say, since only the caller
+// knows its flags and environment.
+type DownloadError struct {
+	Name string // the model
+	URL  string // what was requested
+	Err  error  // the last attempt's failure
 }
+
+func (e *DownloadError) Error() string {
+	return fmt.Sprintf("models: download of %s from %s failed: %s", e.Name, e.URL, e.Reason())
+}
+
+// Unwrap gives ErrDownload and the cause.
+func (e *DownloadError) Unwrap() []error { return []error{ErrDownload, e.Err} }
+
+// Reason says in a few words why the download failed ("connection
+// refused", "cannot resolve huggingface.co", "the server has no
+// ggml-x.bin (404)").
+func (e *DownloadError) Reason() string { return reason(e.Err) }
+
+// Unreachable reports whether no server could be reached at all (the name
+// does not resolve, the connection is refused, no route): the machine is
+// offline, or the mirror is down or misspelled.
+func (e *DownloadError) Unreachable() bool { return unreachable(e.Err) }
+
+// unreachable reports a failure to connect, as opposed to a server that
+// answered badly or a transfer that broke.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
+}
+
+// reason is err without the layers Go's HTTP client wraps around it
+// (`Get "https://...": dial tcp: lookup huggingface.co on 10.0.0.1:53: ...`).
+func reason(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	var ue *url.Error
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve " + dns.Name
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "the network is unreachable"
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "no route to the host"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "no answer in time"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection"
+	case errors.As(err, &op):
+		return op.Err.Error()
+	case errors.As(err, &ue):
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// shortError is an error that reads as its reason.
+type shortError struct{ error }
+
+func (e shortError) Error() string { return reason(e.error) }
+func (e shortError) Unwrap() error { return e.error }
 
 // permanent marks errors that another attempt cannot fix (404, checksum).
 type permanent struct{ error }
@@ -242,9 +311,10 @@ func (s *Store) fetch(ctx context.Context, info Info, url, partial string, attem
 	}
 	resp, err := s.client().Do(req)
 	if err != nil {
-		var dns *net.DNSError
-		if errors.As(err, &dns) && !dns.IsTemporary {
-			return permanent{err} // no name resolution: offline, retrying will not help
+		if unreachable(err) {
+			// No name resolution, refused, no route: offline or the
+			// server is down; retrying in a second will not help.
+			return permanent{err}
 		}
 		return err
 	}

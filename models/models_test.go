@@ -217,25 +217,93 @@ func TestCancelAndStall(t *testing.T) {
 	}
 }
 
-func TestOfflineFailsFastWithWayOut(t *testing.T) {
-	// Nothing listens on this port: the connection is refused at once.
+// A mirror that refuses connections (nothing listens on its port) fails at
+// once: one attempt, no "resuming" progress for bytes never received, no
+// .partial file, and a short error without the dialer's detail.
+func TestRefusedConnectionFailsFastWithoutRetrying(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	s, _ := store(t, url, nil)
-	s.Attempts = 2
+	s, progress := store(t, url, nil)
 	start := time.Now()
 	_, err := s.Pull(context.Background(), "base")
 	if !errors.Is(err, models.ErrDownload) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"may be offline", "EARSHOT_MODEL=", "EARSHOT_MODEL_BASE_URL=", url + "/ggml-base.bin"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q: %v", want, err)
+	var de *models.DownloadError
+	if !errors.As(err, &de) || !de.Unreachable() || de.Reason() != "connection refused" || de.Name != "base" || de.URL != url+"/ggml-base.bin" {
+		t.Fatalf("err = %#v", err)
+	}
+	if want := "models: download of base from " + url + "/ggml-base.bin failed: connection refused"; err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	for _, p := range *progress {
+		if p.RetryAfter != nil {
+			t.Errorf("a retry was reported: %+v", p)
 		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if entries, _ := os.ReadDir(s.Dir); len(entries) != 0 {
+		t.Errorf("left %v in the cache", entries)
+	}
+	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// A server that accepts and hangs up before answering is retried, and each
+// retry says that nothing was received (Done 0), so that no one prints
+// "resuming" for a download that never started.
+func TestServerEndingConnectionsIsRetriedFromNothing(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	s, progress := store(t, srv.URL, []models.Info{{Name: "test"}})
+	s.Attempts = 2
+	_, err := s.Pull(context.Background(), "test")
+	var de *models.DownloadError
+	if !errors.As(err, &de) || de.Unreachable() || de.Reason() != "the server closed the connection" {
+		t.Fatalf("err = %v", err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	var retries []models.Progress
+	for _, p := range *progress {
+		if p.RetryAfter != nil {
+			retries = append(retries, p)
+		}
+	}
+	if len(retries) != 1 {
+		t.Fatalf("retries reported: %+v", retries)
+	}
+	if r := retries[0]; r.Done != 0 || r.Attempt != 1 || r.Attempts != 2 || r.RetryAfter.Error() != "the server closed the connection" {
+		t.Errorf("retry progress %+v (%q)", r, r.RetryAfter)
+	}
+	if entries, _ := os.ReadDir(s.Dir); len(entries) != 0 {
+		t.Errorf("left %v in the cache", entries)
+	}
+}
+
+// A cut after some bytes reports what is kept, which the next attempt
+// resumes from.
+func TestRetryAfterCutReportsBytesKept(t *testing.T) {
+	data := model(t)
+	srv := httptest.NewServer(&mirror{data: data, cutFirst: true})
+	defer srv.Close()
+	s, progress := store(t, srv.URL, []models.Info{{Name: "test", SHA1: sum(data)}})
+	if _, err := s.Pull(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range *progress {
+		if p.RetryAfter != nil && p.Done != int64(len(data)/2) {
+			t.Errorf("retry after the cut reports %d bytes kept, want %d", p.Done, len(data)/2)
+		}
 	}
 }
 

@@ -211,9 +211,9 @@ func TestValidation(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
-			var oe *transcribe.OptionError
-			if errors.As(err, &oe) != (tt.param != "") || (oe != nil && oe.Param != tt.param) {
-				t.Errorf("err = %#v, want an OptionError naming %q", err, tt.param)
+			var named interface{ Parameter() string }
+			if errors.As(err, &named) != (tt.param != "") || (named != nil && named.Parameter() != tt.param) {
+				t.Errorf("err = %#v, want an error naming %q", err, tt.param)
 			}
 		})
 	}

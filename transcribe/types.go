@@ -58,16 +58,11 @@ type Options struct {
 // Language to a code, so call it on the copy you will use. A bad option is
 // an *OptionError naming it (errors.Is(err, ErrInvalidOptions) holds).
 func (o *Options) Validate() error {
-	switch lang := strings.TrimSpace(o.Language); lang {
-	case "", "auto":
-		o.Language = ""
-	default:
-		code, ok := LanguageCode(lang)
-		if !ok {
-			return optionErrorf("language", "%q is not a language whisper knows; use a code such as \"en\" or a name such as \"english\"", o.Language)
-		}
-		o.Language = code
+	code, err := ParseLanguage(o.Language)
+	if err != nil {
+		return err
 	}
+	o.Language = code
 	switch {
 	case math.IsNaN(float64(o.Temperature)) || o.Temperature < 0 || o.Temperature > 1:
 		return optionErrorf("temperature", "temperature %v is outside 0..1", o.Temperature)

@@ -65,7 +65,32 @@ with --model or EARSHOT_MODEL; 'earshot models' downloads and lists them.`,
 		newKeysCmd(getenv),
 		newModelsCmd(getenv),
 	)
+	// Usage is silenced for errors of the work itself; a command line that
+	// is wrong (arguments, flags) still gets the command's usage line.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, err) })
+	withUsageOnArgErrors(root)
 	return root
+}
+
+// usageError ends err with cmd's usage line and where its flags are listed.
+func usageError(cmd *cobra.Command, err error) error {
+	return fmt.Errorf("%w\nusage: %s  (%s --help lists the flags)", err, cmd.UseLine(), cmd.CommandPath())
+}
+
+// withUsageOnArgErrors makes the argument check of cmd and of every command
+// under it report its usage line along with what was wrong.
+func withUsageOnArgErrors(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		withUsageOnArgErrors(c)
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError(c, err)
+			}
+			return nil
+		}
+	}
 }
 
 // dataDir is where earshot keeps its keys (and models): $EARSHOT_HOME, else

@@ -116,21 +116,24 @@ func TestTranscribeBadInput(t *testing.T) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "notes.wav")
 	os.WriteFile(text, []byte("this is not audio"), 0o644)
+	png := filepath.Join(dir, "photo.wav")
+	os.WriteFile(png, []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), 0o644)
 	tests := []struct {
 		name    string
 		env     map[string]string
 		args    []string
 		wantErr string // in the returned error or on stderr
 	}{
-		{"default model not downloaded", nil, []string{"transcribe", jfk}, "run `earshot models pull base`"},
+		{"default model not downloaded", nil, []string{"transcribe", jfk}, "model base is not downloaded: get it with `"},
 		{"unknown model name", nil, []string{"transcribe", "-m", "gpt-9", jfk}, `unknown model "gpt-9"`},
 		{"missing model file", nil, []string{"transcribe", "-m", filepath.Join(dir, "none.bin"), jfk}, "none.bin: no such file"},
 		{"model is audio", nil, []string{"transcribe", "-m", jfk, jfk}, "bad magic"},
 		{"missing file", nil, []string{"transcribe", "-m", model, filepath.Join(dir, "nope.wav")}, "nope.wav: no such file or directory"},
-		{"text file", nil, []string{"transcribe", "-m", model, text}, "notes.wav: audio: unsupported format"},
+		{"text file", nil, []string{"transcribe", "-m", model, text}, "notes.wav: audio: unsupported format: this is text, not audio; earshot reads WAV, MP3 and FLAC"},
+		{"png file", nil, []string{"transcribe", "-m", model, png}, "photo.wav: audio: unsupported format: this is a PNG image, not audio"},
 		{"directory", nil, []string{"transcribe", "-m", model, dir}, ": is a directory"},
 		{"bad format", nil, []string{"transcribe", "-m", model, "-f", "xml", jfk}, `unknown --format "xml"`},
-		{"bad language", nil, []string{"transcribe", "-m", model, "-l", "elvish", jfk}, `"elvish" is not a language whisper knows`},
+		{"bad language", nil, []string{"transcribe", "-m", model, "-l", "elvish", jfk}, `unknown language "elvish"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +212,9 @@ func TestModelsCommands(t *testing.T) {
 }
 
 // With no network (here: a mirror that is not there), serve stops within
-// seconds and says what to do.
+// seconds and says what to do: check the mirror it was given (not "set a
+// mirror"), use a model file, or make a synthetic model; it does not retry
+// a connection that is refused.
 func TestServeOfflineSaysWhatToDo(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	base := closed.URL
@@ -220,10 +225,18 @@ func TestServeOfflineSaysWhatToDo(t *testing.T) {
 		t.Fatal("serve started without a model")
 	}
 	msg := err.Error() + errOut
-	for _, want := range []string{"ggml-base.bin", "may be offline", "EARSHOT_MODEL=", "EARSHOT_MODEL_BASE_URL="} {
+	for _, want := range []string{base + "/ggml-base.bin: connection refused", "check that mirror", "--model /path/to/ggml-base.bin", "EARSHOT_MODEL=/path/to/ggml-base.bin", "models synth --out"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q: %s", want, msg)
 		}
+	}
+	for _, bad := range []string{"EARSHOT_MODEL_BASE_URL=", "resuming", "trying again", "dial tcp"} {
+		if strings.Contains(msg, bad) {
+			t.Errorf("message has %q: %q", bad, msg)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("the error is more than one line: %q", err)
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("took %v", d)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -30,7 +32,8 @@ func modelStore(getenv func(string) string, stderr io.Writer) *models.Store {
 
 // resolveModel turns --model (a path, a model name, whisper-1, or empty for
 // the default) into a file, pulling a missing named model when pull is set.
-// It returns the path and the name the model is served under.
+// It returns the path and the name the model is served under. When there is
+// no model, the error says every way to get one, offline ways included.
 func resolveModel(ctx context.Context, s *models.Store, model string, pull bool) (path, name string, err error) {
 	if model == "" || model == "whisper-1" {
 		model = models.DefaultModel
@@ -42,7 +45,75 @@ func resolveModel(ctx context.Context, s *models.Store, model string, pull bool)
 	if errors.Is(err, models.ErrNotCached) && pull {
 		path, err = s.Pull(ctx, model)
 	}
-	return path, model, err
+	return path, model, noModelHelp(err, model, s.BaseURL != "")
+}
+
+// helpError is an error whose text says what to do; it wraps the error it
+// explains, so that the packages' sentinel errors still match.
+type helpError struct {
+	msg string
+	err error
+}
+
+func (e *helpError) Error() string { return e.msg }
+func (e *helpError) Unwrap() error { return e.err }
+
+// noModelHelp rewrites a model that is not downloaded, or cannot be, into
+// one sentence naming the three ways out: a model file, a mirror, and a
+// synthetic model, which works on a machine with no network at all. mirror
+// says whether EARSHOT_MODEL_BASE_URL is set: then the advice is to check
+// it, not to set it. Other errors are returned as they are.
+func noModelHelp(err error, name string, mirror bool) error {
+	file := "ggml-" + name + ".bin"
+	modelFile := fmt.Sprintf("a model file you have (--model /path/to/%s or EARSHOT_MODEL=/path/to/%s)", file, file)
+	synth := fmt.Sprintf("a synthetic model, which needs no network (`%s models synth --out /tmp/synthetic.bin`, then use that file; its words are meaningless)", progName())
+	var de *models.DownloadError
+	switch {
+	case errors.As(err, &de) && mirror:
+		return &helpError{fmt.Sprintf("cannot download model %s from the mirror in EARSHOT_MODEL_BASE_URL (%s: %s): check that mirror, or use %s, or %s",
+			name, de.URL, de.Reason(), modelFile, synth), err}
+	case errors.As(err, &de):
+		why := de.Reason()
+		if de.Unreachable() {
+			why += "; this machine may be offline"
+		}
+		return &helpError{fmt.Sprintf("cannot download model %s from %s (%s): use %s, a mirror that serves %s (EARSHOT_MODEL_BASE_URL=https://mirror.example/whisper), or %s",
+			name, host(de.URL), why, modelFile, file, synth), err}
+	case errors.Is(err, models.ErrNotCached):
+		from := "from Hugging Face, or a mirror in EARSHOT_MODEL_BASE_URL"
+		if mirror {
+			from = "from the mirror in EARSHOT_MODEL_BASE_URL"
+		}
+		return &helpError{fmt.Sprintf("model %s is not downloaded: get it with `%s models pull %s` (%s), use %s, or %s",
+			name, progName(), name, from, modelFile, synth), err}
+	}
+	return err
+}
+
+// host is the host of a URL, or the URL when it has none.
+func host(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		return p.Host
+	}
+	return u
+}
+
+// progName is how to run this earshot again: "earshot" when that is what
+// $PATH finds, else the path it was started as (bin/earshot in a checkout,
+// before `make install`), so that the commands it prints can be pasted.
+func progName() string {
+	p := os.Args[0]
+	if !strings.ContainsRune(p, filepath.Separator) {
+		return "earshot"
+	}
+	if found, err := exec.LookPath(filepath.Base(p)); err == nil {
+		a, errA := os.Stat(found)
+		b, errB := os.Stat(p)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return filepath.Base(p)
+		}
+	}
+	return p
 }
 
 // progressPrinter draws a bar on a terminal and prints a line every few
@@ -53,10 +124,20 @@ func progressPrinter(w io.Writer) func(models.Progress) {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	var last time.Time
+	bar := false // a progress bar is on the current line
 	return func(p models.Progress) {
 		switch {
 		case p.RetryAfter != nil:
-			fmt.Fprintf(w, "\nearshot: download of %s interrupted (%v); resuming\n", p.Name, p.RetryAfter)
+			if bar {
+				fmt.Fprintln(w)
+				bar = false
+			}
+			// Say "resuming" only when there is something to resume.
+			if p.Done > 0 {
+				fmt.Fprintf(w, "earshot: download of %s interrupted at %s (%v); resuming (attempt %d of %d)\n", p.Name, mb(p.Done), p.RetryAfter, p.Attempt+1, p.Attempts)
+			} else {
+				fmt.Fprintf(w, "earshot: download of %s failed (%v); trying again (attempt %d of %d)\n", p.Name, p.RetryAfter, p.Attempt+1, p.Attempts)
+			}
 			return
 		case p.Verifying:
 			fmt.Fprintf(w, "earshot: verifying %s\n", p.Name)
@@ -69,12 +150,13 @@ func progressPrinter(w io.Writer) func(models.Progress) {
 		line := fmt.Sprintf("pulling %s: %s%s / %s, %s/s", p.Name, pct, mb(p.Done), mb(p.Total), mb(int64(p.BytesPerS)))
 		switch {
 		case tty:
-			bar := ""
+			meter := ""
 			if p.Total > 0 {
 				n := int(30 * p.Done / p.Total)
-				bar = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 30-n) + "] "
+				meter = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 30-n) + "] "
 			}
-			fmt.Fprintf(w, "\r%s%s   ", bar, line)
+			fmt.Fprintf(w, "\r%s%s   ", meter, line)
+			bar = !p.Finished
 			if p.Finished {
 				fmt.Fprintln(w)
 			}
@@ -133,9 +215,10 @@ for structure, and resumed if the connection breaks.`,
 		Short: "Download a model (resumes an interrupted download)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := modelStore(getenv, cmd.ErrOrStderr()).Pull(cmd.Context(), args[0])
+			s := modelStore(getenv, cmd.ErrOrStderr())
+			p, err := s.Pull(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return noModelHelp(err, args[0], s.BaseURL != "")
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), p)
 			return nil

@@ -115,12 +115,13 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	if c.envKey != "" {
 		keyStore.AddInMemory(c.envKey)
 	}
+	var sessionKey string
 	if c.sessionKey {
 		var b [32]byte
 		rand.Read(b[:])
 		k := keys.Prefix + hex.EncodeToString(b[:])
 		keyStore.AddInMemory(k)
-		fmt.Fprintf(stderr, "earshot: API key for this run (kept in memory only): %s\n", k)
+		sessionKey = k
 	}
 	var auth pipeline.Authenticator = keyAuth{keyStore}
 	if keyStore.Active() == 0 {
@@ -197,6 +198,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	opts := engine.Options()
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
 		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", auth != nil)
+	printReady(stderr, ln.Addr(), sessionKey, auth != nil, c.mcp)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -48,7 +48,12 @@ files, json and verbose_json print one JSON document per line.`,
 		Example: `  earshot transcribe --model ggml-base.en.bin meeting.wav
   EARSHOT_MODEL=ggml-base.bin earshot transcribe --format srt --language de talk.wav
   arecord -f S16_LE -r 16000 -d 5 | earshot transcribe -`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("no audio file given (name one or more files, or - for standard input)")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.model == "" {
 				c.model = getenv("EARSHOT_MODEL")
@@ -64,7 +69,7 @@ files, json and verbose_json print one JSON document per line.`,
 	f := cmd.Flags()
 	f.StringVarP(&c.model, "model", "m", "", "model file or downloaded model name (default $EARSHOT_MODEL, else base)")
 	f.StringVarP(&c.format, "format", "f", "text", "output format: "+strings.Join(openai.ResponseFormats, ", "))
-	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language code, e.g. en (default: detect)")
+	f.StringVarP(&c.opts.Language, "language", "l", "", "spoken language: a code (en), a name (english) or a tag (en-US) (default: detect)")
 	f.BoolVar(&c.opts.Translate, "translate", false, "translate the speech to English")
 	f.StringVar(&c.opts.Prompt, "prompt", "", "text to guide spelling and style")
 	f.Float32Var(&c.opts.Temperature, "temperature", 0, "first decoding temperature, 0..1")

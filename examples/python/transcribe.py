@@ -4,6 +4,10 @@ This is the snippet people copy from docs for hosted speech-to-text APIs;
 against earshot only the base URL and the key change.
 
     EARSHOT_URL=http://127.0.0.1:8080 EARSHOT_API_KEY=esk_... python3 transcribe.py audio.wav
+
+It needs httpx: `pip install httpx`, or on Debian and Ubuntu
+`sudo apt-get install python3-httpx`. raise_for_status() stops at a wrong
+key or a bad field; the reason is in response.json()["error"]["message"].
 """
 import os
 import sys

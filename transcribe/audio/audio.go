@@ -9,11 +9,13 @@ package audio
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 	"time"
+	"unicode/utf8"
 
 	"github.com/earshot-dev/earshot/transcribe"
 )
@@ -131,7 +133,7 @@ func (d Decoder) Decode(ctx context.Context, data []byte) (*Audio, error) {
 	case "flac":
 		a, err = decodeFLAC(data, lim)
 	case "":
-		return nil, fmt.Errorf("%w: the data is not audio in any format earshot knows", ErrUnsupported)
+		return nil, d.notAudio(data)
 	default:
 		if d.FFmpeg == "" {
 			return nil, fmt.Errorf("%w: %s needs ffmpeg, which is not installed (install it: sudo apt-get install -y ffmpeg)", ErrUnsupported, format)
@@ -163,6 +165,96 @@ func (d Decoder) Read(ctx context.Context, r io.Reader) (*Audio, error) {
 		return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
 	return d.Decode(ctx, buf.Bytes())
+}
+
+// formats says which inputs earshot reads, for messages: WAV, MP3
+// and FLAC itself, the others through ffmpeg.
+const formats = "WAV, MP3 and FLAC, and through ffmpeg Ogg (Vorbis, Opus), WebM, MP4/M4A/MOV, AAC, AIFF, CAF, AMR and WMA"
+
+// notAudio is the error for data that is no audio format earshot knows:
+// what the data is when its bytes tell (a PNG image, a PDF document,
+// text, ...), and which formats earshot reads.
+func (d Decoder) notAudio(data []byte) error {
+	what := "the data is not audio in any format earshot knows"
+	if kind := sniffOther(data); kind != "" {
+		what = "this is " + kind + ", not audio"
+	}
+	ffmpeg := ""
+	if d.FFmpeg == "" {
+		ffmpeg = " (ffmpeg is not installed here)"
+	}
+	return fmt.Errorf("%w: %s; earshot reads %s%s", ErrUnsupported, what, formats, ffmpeg)
+}
+
+// sniffOther names, with its article, what data is when it is not audio but
+// its bytes say what it is ("a PNG image", "a PDF document", "a ZIP archive",
+// "JSON", "an HTML page", "text"), or "" when they do not. Call it on data
+// Sniff does not recognize: it does not check for audio.
+func sniffOther(data []byte) string {
+	for _, m := range otherMagic {
+		if len(data) >= m.off+len(m.magic) && string(data[m.off:m.off+len(m.magic)]) == m.magic {
+			return m.kind
+		}
+	}
+	return sniffText(data)
+}
+
+// otherMagic are the signatures of common files people send by mistake.
+var otherMagic = []struct {
+	off   int
+	magic string
+	kind  string
+}{
+	{0, "\x89PNG\r\n\x1a\n", "a PNG image"},
+	{0, "\xff\xd8\xff", "a JPEG image"},
+	{0, "GIF87a", "a GIF image"},
+	{0, "GIF89a", "a GIF image"},
+	{8, "WEBP", "a WebP image"}, // after RIFF and a size; WAVE is audio
+	{0, "%PDF-", "a PDF document"},
+	{0, "PK\x03\x04", "a ZIP archive (or a document inside one: docx, xlsx, odt, epub, jar)"},
+	{0, "PK\x05\x06", "a ZIP archive (empty)"},
+	{0, "\x1f\x8b", "a gzip file"},
+	{0, "\x7fELF", "a program (ELF executable)"},
+	{0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document"},
+}
+
+// textPrefix is how much of the data sniffText looks at.
+const textPrefix = 4096
+
+// sniffText tells plain text, JSON and HTML (XML) apart from binary data.
+func sniffText(data []byte) string {
+	head := data[:min(len(data), textPrefix)]
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
+	if len(head) == 0 {
+		return ""
+	}
+	// Text is valid UTF-8 (a character cut at the end of the prefix
+	// aside) without control characters other than tab, newline, form
+	// feed and carriage return.
+	for i := 0; i < len(head); {
+		r, size := utf8.DecodeRune(head[i:])
+		if r == utf8.RuneError && size <= 1 {
+			if len(data) > textPrefix && len(head)-i < utf8.UTFMax && !utf8.FullRune(head[i:]) {
+				break
+			}
+			return ""
+		}
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\f' && r != '\r' || r == 0x7f {
+			return ""
+		}
+		i += size
+	}
+	trimmed := bytes.TrimLeft(head, " \t\r\n\f")
+	lower := bytes.ToLower(trimmed[:min(len(trimmed), 64)])
+	switch {
+	case bytes.HasPrefix(lower, []byte("<!doctype html")), bytes.HasPrefix(lower, []byte("<html")):
+		return "an HTML page"
+	case bytes.HasPrefix(lower, []byte("<?xml")), bytes.HasPrefix(lower, []byte("<svg")):
+		return "an XML document"
+	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(data):
+		return "JSON"
+	}
+	return "text"
 }
 
 // Sniff names the container format from the first bytes of data ("wav",
