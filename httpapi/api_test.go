@@ -11,9 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/earshot-dev/earshot/agentmode"
 	"github.com/earshot-dev/earshot/httpapi"
@@ -81,7 +85,11 @@ func TestErrors(t *testing.T) {
 		{"language on translations", "", "/v1/audio/translations", jfk, ok(map[string]string{"language": "de"}), "", 400, "invalid_value", "language", "English"},
 		{"stream of srt", "", audioT, jfk, ok(map[string]string{"stream": "true", "response_format": "srt"}), "", 400, "invalid_value", "stream", "srt"},
 		{"diarization", "", audioT, jfk, ok(map[string]string{"known_speaker_names[]": "ann"}), "", 400, "invalid_value", "known_speaker_names[]", "diarize"},
-		{"logprobs", "", audioT, jfk, ok(map[string]string{"include[]": "logprobs"}), "", 400, "invalid_value", "include[]", "log probabilities"},
+		{"logprobs of srt", "", audioT, jfk, ok(map[string]string{"include[]": "logprobs", "response_format": "srt"}), "", 400, "invalid_value", "include[]", "response_format=json"},
+		{"include what", "", audioT, jfk, ok(map[string]string{"include[]": "everything"}), "", 400, "invalid_value", "include[]", "logprobs"},
+		{"diarized_json", "", audioT, jfk, ok(map[string]string{"response_format": "diarized_json"}), "", 400, "invalid_value", "response_format", "diarize"},
+		{"chunking", "", audioT, jfk, ok(map[string]string{"chunking_strategy": "auto"}), "", 400, "invalid_value", "chunking_strategy", "pauses"},
+		{"bad candidate language", "", audioT, jfk, ok(map[string]string{"languages[]": "elvish"}), "", 400, "invalid_value", "languages[]", "elvish"},
 		{"unknown field", "", audioT, jfk, ok(map[string]string{"colour": "blue"}), "", 400, "invalid_value", "colour", "takes file, model"},
 		{"mode unknown", "", modes, jfk, ok(map[string]string{"mode": "poetry"}), "", 400, "invalid_value", "mode", "poetry"},
 		{"response_format on modes", "", modes, jfk, ok(map[string]string{"response_format": "srt"}), "", 400, "invalid_value", "response_format", "/v1/audio/transcriptions"},
@@ -430,5 +438,38 @@ func TestPagingOverHTTP(t *testing.T) {
 		if r.StatusCode != want {
 			t.Errorf("%s: %d, want %d", path, r.StatusCode, want)
 		}
+	}
+}
+
+// OpenAI's Go SDK sends the newer fields the way it sends them, and gets
+// what the contract says: logprobs, the chosen language, or a 400 naming
+// what earshot cannot do.
+func TestOpenAISDKContract(t *testing.T) {
+	e := &pipelinetest.Engine{}
+	f := scripted(t, e, 0)
+	client := openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(f.key), option.WithMaxRetries(0))
+	ctx := t.Context()
+	jfk := testdata(t, "jfk.wav")
+	res, err := client.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
+		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: openai.AudioModelGPT4oTranscribe,
+		Include:   []openai.TranscriptionInclude{openai.TranscriptionIncludeLogprobs},
+		Languages: []string{"de", "en-GB"}, Keywords: []string{"Dana", "earshot"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Logprobs) != 5 || res.Logprobs[0].Token != " Hello" || len(res.Logprobs[0].Bytes) != 6 || len(res.Languages) != 1 {
+		t.Errorf("logprobs %+v, languages %+v", res.Logprobs, res.Languages)
+	}
+	if last := e.Last().Options; !slices.Equal(last.Languages, []string{"de", "en"}) || !slices.Equal(last.Keywords, []string{"Dana", "earshot"}) {
+		t.Errorf("the engine was asked for languages %q, keywords %q", last.Languages, last.Keywords)
+	}
+	_, err = client.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
+		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: openai.AudioModelWhisper1,
+		KnownSpeakerNames: []string{"agent", "customer"},
+	})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "known_speaker_names[]" {
+		t.Errorf("known_speaker_names: %v", err)
 	}
 }

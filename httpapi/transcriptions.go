@@ -65,18 +65,17 @@ type route struct {
 }
 
 var (
-	transcriptionsRoute = route{path: "/v1/audio/transcriptions", fields: []string{"file", "model", "language", "prompt",
-		"response_format", "temperature", "timestamp_granularities[]", "stream"}}
+	transcriptionsRoute = route{path: "/v1/audio/transcriptions", fields: []string{"file", "model", "language", "languages[]",
+		"prompt", "keywords[]", "response_format", "temperature", "timestamp_granularities[]", "stream", "include[]"}}
 	translationsRoute = route{path: "/v1/audio/translations", translate: true, fields: []string{"file", "model", "prompt",
 		"response_format", "temperature"}}
-	modesRoute = route{path: "/v1/transcriptions", modes: true, fields: []string{"file", "model", "language", "prompt",
-		"temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format"}}
+	modesRoute = route{path: "/v1/transcriptions", modes: true, fields: []string{"file", "model", "language", "languages[]",
+		"prompt", "keywords[]", "temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format"}}
 )
 
 // unsupported are fields of OpenAI's API that earshot cannot honour yet:
 // refused by name rather than ignored.
 var unsupported = map[string]string{
-	"include[]":                  "earshot does not return token log probabilities yet",
 	"chunking_strategy":          "earshot does not split audio at pauses yet",
 	"known_speaker_names[]":      "earshot does not diarize (tell speakers apart) yet",
 	"known_speaker_references[]": "earshot does not diarize (tell speakers apart) yet",
@@ -91,7 +90,15 @@ var elsewhere = map[string]string{
 	"stream":     "translations are not streamed; stream is a field of /v1/audio/transcriptions and /v1/transcriptions",
 	"timestamp_granularities[]": "translations have segment timestamps only; timestamp_granularities[] is a field of " +
 		"/v1/audio/transcriptions",
+	"include[]": "include[]=logprobs is a field of /v1/audio/transcriptions; in /v1/transcriptions raw mode every token " +
+		"carries its logprob already",
+	"languages[]": "translations detect the spoken language; languages[] is a field of /v1/audio/transcriptions",
+	"keywords[]":  "keywords[] is a field of /v1/audio/transcriptions and /v1/transcriptions; prompt works here",
 }
+
+// arrays are OpenAI's array fields, which clients send with or without the
+// brackets.
+var arrays = []string{"timestamp_granularities", "include", "known_speaker_names", "known_speaker_references", "languages", "keywords"}
 
 // form is a parsed transcription request.
 type form struct {
@@ -100,6 +107,7 @@ type form struct {
 	format      string
 	stream      bool
 	words       bool
+	logprobs    bool
 	opts        transcribe.Options
 	agent       agentmode.Options
 	granularity []string
@@ -180,7 +188,7 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 // works or why earshot cannot honour it.
 func checkField(rt route, name string) error {
 	canon := name
-	if name == "timestamp_granularities" || name == "include" || name == "known_speaker_names" || name == "known_speaker_references" {
+	if slices.Contains(arrays, name) {
 		canon = name + "[]"
 	}
 	if slices.Contains(rt.fields, canon) {
@@ -195,6 +203,18 @@ func checkField(rt route, name string) error {
 	return pipeline.InvalidParam(name, "'%s' is not a field of %s, which takes %s.", name, rt.path, strings.Join(rt.fields, ", "))
 }
 
+// list is an array field, sent as name[] or name, repeated or as one
+// comma-free value per part.
+func list(fields map[string][]string, name string) []string {
+	var out []string
+	for _, v := range append(fields[name+"[]"], fields[name]...) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func one(fields map[string][]string, k string) string {
 	if v := fields[k]; len(v) > 0 {
 		return strings.TrimSpace(v[len(v)-1])
@@ -207,6 +227,9 @@ func (f *form) read(fields map[string][]string, rt route) error {
 	var err error
 	if v := one(fields, "response_format"); v != "" {
 		f.format = v
+	}
+	if f.format == "diarized_json" {
+		return pipeline.InvalidParam("response_format", "earshot does not diarize (tell speakers apart) yet; use json, text, srt, vtt or verbose_json.")
 	}
 	if rt.modes && f.format != "json" {
 		return pipeline.InvalidParam("response_format", "/v1/transcriptions answers agentmode's JSON (choose it with mode=raw|clean|agent); "+
@@ -231,9 +254,20 @@ func (f *form) read(fields map[string][]string, rt route) error {
 		f.opts.Temperature = float32(t)
 	}
 	f.opts.Prompt = one(fields, "prompt")
+	f.opts.Languages = list(fields, "languages")
+	f.opts.Keywords = list(fields, "keywords")
+	for _, inc := range list(fields, "include") {
+		if inc != "logprobs" {
+			return pipeline.InvalidParam("include[]", "'%s' is not something earshot can include; the one value is logprobs.", inc)
+		}
+		if f.format != "json" {
+			return pipeline.InvalidParam("include[]", "include[]=logprobs needs response_format=json (or stream=true), as in OpenAI's API.")
+		}
+		f.logprobs = true
+	}
 	f.opts.Translate = rt.translate
 	f.opts.Language = one(fields, "language") // checked by the pipeline, with every surface's wording
-	f.granularity = append(fields["timestamp_granularities[]"], fields["timestamp_granularities"]...)
+	f.granularity = list(fields, "timestamp_granularities")
 	for _, g := range f.granularity {
 		switch g {
 		case "word":
@@ -317,6 +351,17 @@ func (s *Server) openAI(rt route) gin.HandlerFunc {
 			c.JSON(http.StatusOK, v)
 			return
 		}
+		if f.format == "json" && (f.logprobs || len(f.opts.Languages) > 0) {
+			out := openai.JSON{Text: res.Result.Text(), Usage: openai.UsageOf(res.Result)}
+			if f.logprobs {
+				out.Logprobs = openai.Logprobs(res.Result.Segments...)
+			}
+			if len(f.opts.Languages) > 0 {
+				out.Languages = []openai.Language{{Code: res.Result.Language}}
+			}
+			c.JSON(http.StatusOK, out)
+			return
+		}
 		var b bytes.Buffer
 		if err := openai.Write(&b, res.Result, f.format); err != nil {
 			s.fail(c, err)
@@ -395,7 +440,7 @@ func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeli
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
 	if f.stream {
-		sse = &sseWriter{c: c}
+		sse = &sseWriter{c: c, logprobs: f.logprobs}
 		req.OnSegment = sse.delta
 		req.Format = nil // a stream is whisper's text, as it comes
 	}
@@ -415,8 +460,9 @@ func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeli
 
 // sseWriter streams transcript deltas as OpenAI's server-sent events.
 type sseWriter struct {
-	c    *gin.Context
-	text strings.Builder
+	c        *gin.Context
+	logprobs bool
+	text     strings.Builder
 }
 
 // writeEvent sends one server-sent event, starting the stream (its headers
@@ -452,11 +498,21 @@ func (w *sseWriter) delta(seg transcribe.Segment) error {
 		return nil
 	}
 	w.text.WriteString(d)
-	return writeEvent(w.c, gin.H{"type": "transcript.text.delta", "delta": d})
+	ev := gin.H{"type": "transcript.text.delta", "delta": d}
+	if w.logprobs {
+		ev["logprobs"] = openai.Logprobs(seg)
+	}
+	return writeEvent(w.c, ev)
 }
 
+// done ends the stream. Its usage is OpenAI's token usage, the shape its
+// done event defines.
 func (w *sseWriter) done(res *transcribe.Result) {
-	writeEvent(w.c, gin.H{"type": "transcript.text.done", "text": w.text.String(), "usage": openai.UsageOf(res)})
+	ev := gin.H{"type": "transcript.text.done", "text": w.text.String(), "usage": openai.TokenUsageOf(res)}
+	if w.logprobs {
+		ev["logprobs"] = openai.Logprobs(res.Segments...)
+	}
+	writeEvent(w.c, ev)
 }
 
 // model is an entry of GET /v1/models, in OpenAI's shape.

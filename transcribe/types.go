@@ -30,6 +30,13 @@ type Options struct {
 	Translate bool `json:"translate,omitempty"`
 	// Prompt is text that conditions the decoder (spelling of names, style).
 	Prompt string `json:"prompt,omitempty"`
+	// Languages, when Language is empty, are the candidates detection may
+	// choose from (codes, names or tags, as Language).
+	Languages []string `json:"languages,omitempty"`
+	// Keywords are words and phrases to bias decoding towards. They go
+	// before the prompt in whisper's initial prompt, as many as fit in its
+	// budget (n_text_ctx/2 tokens); Result.DroppedKeywords lists the rest.
+	Keywords []string `json:"keywords,omitempty"`
 	// Temperature is the first decoding temperature, 0..1.
 	Temperature float32 `json:"temperature,omitempty"`
 	// NoFallback disables whisper's temperature fallback (retrying a window
@@ -63,6 +70,26 @@ func (o *Options) Validate() error {
 		return err
 	}
 	o.Language = code
+	for i, l := range o.Languages {
+		code, err := ParseLanguage(l)
+		if err != nil {
+			return &OptionError{Param: "languages[]", Reason: err.Error()}
+		}
+		if code == "" {
+			return optionErrorf("languages[]", "languages[] lists a language to choose from, not %q", l)
+		}
+		o.Languages[i] = code
+	}
+	keywordBytes := 0
+	for _, k := range o.Keywords {
+		keywordBytes += len(k)
+		if strings.IndexByte(k, 0) >= 0 {
+			return optionErrorf("keywords[]", "a keyword contains a NUL byte")
+		}
+	}
+	if keywordBytes > MaxPromptLen {
+		return optionErrorf("keywords[]", "keywords are %d bytes, more than %d", keywordBytes, MaxPromptLen)
+	}
 	switch {
 	case math.IsNaN(float64(o.Temperature)) || o.Temperature < 0 || o.Temperature > 1:
 		return optionErrorf("temperature", "temperature %v is outside 0..1", o.Temperature)
@@ -133,8 +160,14 @@ type Result struct {
 	Segments []Segment `json:"segments"`
 	// Words are derived from token timestamps; empty unless
 	// Options.TokenTimestamps was set.
-	Words   []Word  `json:"words,omitempty"`
-	Timings Timings `json:"timings"`
+	Words []Word `json:"words,omitempty"`
+	// PromptTokens is the length of the initial prompt whisper was given
+	// (keywords and prompt), in whisper's tokens.
+	PromptTokens int `json:"prompt_tokens,omitempty"`
+	// DroppedKeywords are Options.Keywords that did not fit in whisper's
+	// prompt budget and were not used.
+	DroppedKeywords []string `json:"dropped_keywords,omitempty"`
+	Timings         Timings  `json:"timings"`
 }
 
 // Text is the transcript as one string, segments joined as whisper spoke

@@ -38,10 +38,7 @@ func ContentType(format string) string {
 func Write(w io.Writer, r *transcribe.Result, format string) error {
 	switch format {
 	case "json":
-		return json.NewEncoder(w).Encode(struct {
-			Text  string `json:"text"`
-			Usage Usage  `json:"usage"`
-		}{r.Text(), UsageOf(r)})
+		return json.NewEncoder(w).Encode(JSON{Text: r.Text(), Usage: UsageOf(r)})
 	case "verbose_json":
 		return json.NewEncoder(w).Encode(VerboseOf(r))
 	case "text":
@@ -52,6 +49,72 @@ func Write(w io.Writer, r *transcribe.Result, format string) error {
 		return err
 	}
 	return fmt.Errorf("%w %q (want one of %s)", ErrFormat, format, strings.Join(ResponseFormats, ", "))
+}
+
+// JSON is OpenAI's json transcription: the text, with the token log
+// probabilities when include[]=logprobs asked for them and the detected
+// language when languages[] restricted it.
+type JSON struct {
+	Text      string     `json:"text"`
+	Languages []Language `json:"languages,omitempty"`
+	Logprobs  []Logprob  `json:"logprobs,omitempty"`
+	Usage     Usage      `json:"usage"`
+}
+
+// Language is a detected language, as OpenAI reports it.
+type Language struct {
+	Code string `json:"code"`
+}
+
+// Logprob is one token's log probability, with the token's bytes.
+type Logprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// Logprobs are the text tokens of segs (special tokens left out).
+func Logprobs(segs ...transcribe.Segment) []Logprob {
+	out := []Logprob{}
+	for _, s := range segs {
+		for _, t := range s.Tokens {
+			if t.Special {
+				continue
+			}
+			b := make([]int, len(t.Text))
+			for i := range len(t.Text) {
+				b[i] = int(t.Text[i])
+			}
+			out = append(out, Logprob{Token: t.Text, Logprob: t.Logprob, Bytes: b})
+		}
+	}
+	return out
+}
+
+// TokenUsage is OpenAI's usage object for models billed by tokens, which
+// its stream's done event carries: whisper's encoder turns every 30 s of
+// audio into 1500 audio tokens (50 a second), the prompt is text tokens,
+// and the output is the text tokens decoded.
+type TokenUsage struct {
+	Type         string `json:"type"`
+	InputTokens  int    `json:"input_tokens"`
+	InputDetails struct {
+		TextTokens  int `json:"text_tokens"`
+		AudioTokens int `json:"audio_tokens"`
+	} `json:"input_token_details"`
+	OutputTokens int `json:"output_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+// TokenUsageOf counts r's tokens.
+func TokenUsageOf(r *transcribe.Result) TokenUsage {
+	u := TokenUsage{Type: "tokens"}
+	u.InputDetails.TextTokens = r.PromptTokens
+	u.InputDetails.AudioTokens = int(math.Ceil(r.Duration * 50))
+	u.InputTokens = u.InputDetails.TextTokens + u.InputDetails.AudioTokens
+	u.OutputTokens = len(Logprobs(r.Segments...))
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	return u
 }
 
 // Usage is OpenAI's usage object for audio billed by duration.

@@ -294,6 +294,9 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 		if id < 0 {
 			return nil, fmt.Errorf("%w: detecting the language", ErrFailed)
 		}
+		if len(o.Languages) > 0 {
+			id = bestOf(probs, o.Languages)
+		}
 		lang = C.GoString(C.whisper_lang_str(id))
 		langProb = float32(probs[id])
 		encode = time.Since(t)
@@ -338,8 +341,9 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	defer C.free(unsafe.Pointer(clang))
 	p.language = clang
 	p.detect_language = false
-	if o.Prompt != "" {
-		cprompt := C.CString(o.Prompt)
+	prompt, promptTokens, dropped := w.prompt(o.Keywords, o.Prompt)
+	if prompt != "" {
+		cprompt := C.CString(prompt)
 		defer C.free(unsafe.Pointer(cprompt))
 		p.initial_prompt = cprompt
 	}
@@ -373,10 +377,12 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	total := time.Since(start)
 	encode += time.Duration(cr.encode_ns)
 	res := &transcribe.Result{
-		Language:     lang,
-		LanguageProb: langProb,
-		Duration:     r.duration,
-		Segments:     r.segments,
+		Language:        lang,
+		LanguageProb:    langProb,
+		Duration:        r.duration,
+		Segments:        r.segments,
+		PromptTokens:    promptTokens,
+		DroppedKeywords: dropped,
 		Timings: transcribe.Timings{
 			EncodeMS: ms(encode),
 			DecodeMS: ms(total - encode),
@@ -393,6 +399,60 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// bestOf is the most probable of the candidate language codes (validated
+// by Options.Validate, so each is one whisper knows).
+func bestOf(probs []C.float, candidates []string) C.int {
+	best := C.int(-1)
+	for _, code := range candidates {
+		cs := C.CString(code)
+		id := C.whisper_lang_id(cs)
+		C.free(unsafe.Pointer(cs))
+		if id >= 0 && int(id) < len(probs) && (best < 0 || probs[id] > probs[best]) {
+			best = id
+		}
+	}
+	return max(best, 0)
+}
+
+// prompt is whisper's initial prompt: the keywords, as many as fit in the
+// prompt budget (n_text_ctx/2 tokens; whisper would silently keep only the
+// last tokens of a longer one), then the caller's prompt. It returns the
+// prompt, its length in tokens, and the keywords left out.
+func (w *Worker) prompt(keywords []string, prompt string) (string, int, []string) {
+	mctx := w.model.ctx
+	count := func(s string) int {
+		if s == "" {
+			return 0
+		}
+		cs := C.CString(s)
+		defer C.free(unsafe.Pointer(cs))
+		return int(C.whisper_token_count(mctx, cs))
+	}
+	budget := int(C.whisper_n_text_ctx(mctx))/2 - 1
+	used := count(prompt)
+	var kept, dropped []string
+	for _, k := range keywords {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if n := count(" " + k + ","); len(dropped) == 0 && used+n <= budget {
+			kept = append(kept, k)
+			used += n
+			continue
+		}
+		dropped = append(dropped, k)
+	}
+	if len(kept) == 0 {
+		return prompt, used, dropped
+	}
+	full := strings.Join(kept, ", ") + "."
+	if prompt != "" {
+		full += " " + prompt
+	}
+	return full, count(full), dropped
+}
 
 // minSamples is the shortest input handed to whisper.cpp (1 s).
 const minSamples = transcribe.SampleRate
