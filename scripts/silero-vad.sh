@@ -4,8 +4,8 @@
 # stderr). earshot converts it to whisper.cpp's ggml VAD format with its own
 # Go code (`earshot models vad --onnx FILE`, which `make build` runs).
 #
-#   scripts/silero-vad.sh        fetch if needed, print .../silero_vad_v6.onnx
-#   scripts/silero-vad.sh v5     the same for Silero v5
+#   scripts/silero-vad.sh        fetch if needed, print .../silero_vad_v5.onnx
+#   scripts/silero-vad.sh v6     the same for Silero v6
 #
 # Silero VAD (MIT, github.com/snakers4/silero-vad) as shipped in the npm
 # package @ricky0123/vad-web@0.0.31 (ISC), files dist/silero_vad_v5.onnx and
@@ -16,7 +16,7 @@ set -euo pipefail
 NPM_PACKAGE="@ricky0123/vad-web@0.0.31"
 NPM_INTEGRITY="sha512-ePVq8TvB21sdHSxVMZOEIf9JVa7MAYpaIaNXeGgsPOiMCN8xbPCdF2LS5aYj7VRR3ZxzutedgV9ZplV65IA1Fg=="
 
-variant="${1:-v6}"
+variant="${1:-v5}"
 case "$variant" in
 v5 | v6) ;;
 *) echo "silero-vad: unknown variant $variant (v5 or v6)" >&2; exit 2 ;;

@@ -229,7 +229,7 @@ const EnergyFrame = 512
 // concurrent use.
 type EnergyVAD struct {
 	// Margin is how far above the noise floor, in dB, a frame must be to
-	// count as speech at probability 0.5 (default 15).
+	// count as speech at probability 0.5 (default 10).
 	Margin float64
 	// Floor is the quietest level, in dBFS, ever counted as speech
 	// (default -55): digital silence and faint hiss never are.
@@ -263,7 +263,7 @@ func (e EnergyVAD) Detect(ctx context.Context, samples []float32, o VADOptions) 
 func (e EnergyVAD) Probabilities(ctx context.Context, samples []float32) ([]float32, error) {
 	margin, floor := e.Margin, e.Floor
 	if margin == 0 {
-		margin = 15
+		margin = 10
 	}
 	if floor == 0 {
 		floor = -55

@@ -216,10 +216,10 @@ func newVADCmd(getenv func(string) string) *cobra.Command {
 		Use:   "vad [--onnx FILE]",
 		Short: "Print the Silero VAD model's file, or install it from Silero's ONNX file",
 		Long: `The VAD model (Silero VAD, MIT) finds speech so that whisper never sees silence.
-Its weights are the ONNX file silero_vad_v6.onnx from the npm package
+Its weights are the ONNX file silero_vad_v5.onnx from the npm package
 @ricky0123/vad-web@0.0.31, which scripts/silero-vad.sh fetches and checks;
 ` + "`make build`" + ` runs "earshot models vad --onnx FILE" with it, which converts it to
-whisper.cpp's ggml VAD format as $EARSHOT_HOME/models/ggml-silero-v6.bin.
+whisper.cpp's ggml VAD format as $EARSHOT_HOME/models/ggml-silero-v5.bin.
 Without --onnx this prints that file's path, or fails if it is not there
 (earshot then falls back to an energy-based VAD and says so).`,
 		Args: cobra.NoArgs,
@@ -241,6 +241,6 @@ Without --onnx this prints that file's path, or fails if it is not there
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&onnx, "onnx", "", "Silero VAD v6 ONNX file to convert and install")
+	cmd.Flags().StringVar(&onnx, "onnx", "", "Silero VAD v5 ONNX file to convert and install")
 	return cmd
 }

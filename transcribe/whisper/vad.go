@@ -3,6 +3,9 @@
 package whisper
 
 /*
+#if !__has_include(<whisper.h>)
+#error "earshot: whisper.h not found. Build earshot with make (it builds whisper.cpp and sets CGO_CFLAGS/CGO_LDFLAGS), or see the README, section Building."
+#endif
 #include <stdlib.h>
 #include <float.h>
 #include <whisper.h>
