@@ -44,8 +44,10 @@ type VADOptions struct {
 	// Pad extends each region by this much on both sides (less where two
 	// regions would meet: the gap is then shared).
 	Pad time.Duration `json:"pad"`
-	// MaxSpeech, when set, splits a region longer than this at its longest
-	// inner pause (at least 98 ms), or hard at the limit if it has none.
+	// MaxSpeech, when set, splits a region longer than this at its last
+	// pause of at least 98 ms. A region with no such pause is cut at the
+	// limit and, as in whisper.cpp, joined again by the 200 ms merge, so it
+	// can still be longer: ServerVAD.Chunks cuts what is left.
 	MaxSpeech time.Duration `json:"max_speech"`
 }
 
