@@ -231,10 +231,11 @@ const EnergyFrame = 512
 // concurrent use.
 type EnergyVAD struct {
 	// Margin is how far above the noise floor, in dB, a frame must be to
-	// count as speech at probability 0.5 (default 10).
+	// count as speech at probability 0.5 (default 6: four times the
+	// background power).
 	Margin float64
 	// Floor is the quietest level, in dBFS, ever counted as speech
-	// (default -55): digital silence and faint hiss never are.
+	// (default -75): digital silence and dither never are.
 	Floor float64
 }
 
@@ -258,17 +259,20 @@ func (e EnergyVAD) Detect(ctx context.Context, samples []float32, o VADOptions) 
 
 // Probabilities scores every EnergyFrame samples (the last frame
 // zero-padded) with a pseudo-probability of speech in 0..1: a logistic of
-// the frame's level above the noise floor, where the floor is the 10th
-// percentile of frame levels (a recording's quietest tenth is taken as its
-// background), capped at -45 dBFS so that audio that is speech throughout
-// still stands out from it.
+// the frame's level above the noise floor. The floor is the 10th
+// percentile of frame levels (a recording's quietest tenth is taken for its
+// background) when levels spread over 15 dB or more between that and the
+// 90th percentile. A recording that spread less is uniform, all speech or
+// all noise, and relative levels cannot tell which: the floor is then at
+// most -45 dBFS, so steady speech stands out from it and steady faint
+// noise does not.
 func (e EnergyVAD) Probabilities(ctx context.Context, samples []float32) ([]float32, error) {
 	margin, floor := e.Margin, e.Floor
 	if margin == 0 {
-		margin = 10
+		margin = 6
 	}
 	if floor == 0 {
-		floor = -55
+		floor = -75
 	}
 	n := (len(samples) + EnergyFrame - 1) / EnergyFrame
 	levels := make([]float64, n)
@@ -288,7 +292,10 @@ func (e EnergyVAD) Probabilities(ctx context.Context, samples []float32) ([]floa
 	slices.Sort(sorted)
 	noise := -120.0
 	if n > 0 {
-		noise = min(sorted[n/10], -45)
+		noise = sorted[n/10]
+		if sorted[n*9/10]-noise < 15 {
+			noise = min(noise, -45)
+		}
 	}
 	probs := make([]float32, n)
 	for i, l := range levels {
