@@ -166,42 +166,43 @@ func Shift(r *Result, offset float64) {
 const MaxChunk = 30 * time.Second
 
 // ServerVAD is OpenAI's chunking_strategy {"type": "server_vad", ...}: how
-// long audio is cut at pauses before it is decoded in parallel. The zero
-// value takes OpenAI's defaults.
+// long audio is cut at pauses before it is decoded in parallel.
+// DefaultServerVAD is OpenAI's defaults (also what "auto" means here).
 type ServerVAD struct {
-	// PrefixPadding is prefix_padding_ms: audio kept before detected speech
-	// (default 300 ms). earshot keeps as much after it.
+	// PrefixPadding is prefix_padding_ms: audio kept before detected
+	// speech. earshot keeps as much after it.
 	PrefixPadding time.Duration
-	// SilenceDuration is silence_duration_ms: the pause that ends speech
-	// (default 200 ms).
+	// SilenceDuration is silence_duration_ms: the pause that ends speech.
 	SilenceDuration time.Duration
-	// Threshold is the VAD threshold, 0..1 (default 0.5).
+	// Threshold is the VAD threshold, 0..1 (0 means 0.5).
 	Threshold float32
-	// MaxChunk is the longest chunk (default and at most MaxChunk).
+	// MaxChunk is the longest chunk (0, or anything over MaxChunk, means
+	// MaxChunk).
 	MaxChunk time.Duration
 }
 
+// DefaultServerVAD is OpenAI's server_vad defaults: 300 ms of padding,
+// 200 ms of silence ends speech, threshold 0.5, and whisper's 30 s window.
+func DefaultServerVAD() ServerVAD {
+	return ServerVAD{PrefixPadding: 300 * time.Millisecond, SilenceDuration: 200 * time.Millisecond, Threshold: 0.5, MaxChunk: MaxChunk}
+}
+
 // ServerVADFromOpenAI takes the fields of OpenAI's server_vad object as
-// sent (milliseconds; nil for absent) and checks them.
+// sent (milliseconds; nil where absent, which keeps the default) and checks
+// them.
 func ServerVADFromOpenAI(prefixPaddingMS, silenceDurationMS *int, threshold *float64) (ServerVAD, error) {
-	var s ServerVAD
+	s := DefaultServerVAD()
 	if prefixPaddingMS != nil {
 		if *prefixPaddingMS < 0 || *prefixPaddingMS > 10000 {
 			return s, fmt.Errorf("%w: prefix_padding_ms %d is outside 0..10000", ErrInvalidOptions, *prefixPaddingMS)
 		}
 		s.PrefixPadding = time.Duration(*prefixPaddingMS) * time.Millisecond
-		if s.PrefixPadding == 0 {
-			s.PrefixPadding = time.Nanosecond // explicit 0: no padding, not the default
-		}
 	}
 	if silenceDurationMS != nil {
 		if *silenceDurationMS < 0 || *silenceDurationMS > 10000 {
 			return s, fmt.Errorf("%w: silence_duration_ms %d is outside 0..10000", ErrInvalidOptions, *silenceDurationMS)
 		}
 		s.SilenceDuration = time.Duration(*silenceDurationMS) * time.Millisecond
-		if s.SilenceDuration == 0 {
-			s.SilenceDuration = time.Nanosecond
-		}
 	}
 	if threshold != nil {
 		if math.IsNaN(*threshold) || *threshold <= 0 || *threshold >= 1 {
@@ -212,24 +213,18 @@ func ServerVADFromOpenAI(prefixPaddingMS, silenceDurationMS *int, threshold *flo
 	return s, nil
 }
 
-// VADOptions are the VAD settings these chunking options mean. MaxSpeech
-// is the chunk limit, so that a VAD already cuts over-long speech at its
-// longest pause.
+// VADOptions are the VAD settings these chunking options mean: Pad is the
+// prefix padding, MinSilence the silence duration, MinSpeech whisper.cpp's
+// default, and MaxSpeech the chunk limit, so that the VAD already cuts
+// over-long speech at a pause.
 func (s ServerVAD) VADOptions() VADOptions {
-	o := DefaultVADOptions()
-	o.Pad = 300 * time.Millisecond
-	o.MinSilence = 200 * time.Millisecond
-	if s.PrefixPadding > 0 {
-		o.Pad = s.PrefixPadding.Truncate(time.Millisecond)
+	return VADOptions{
+		Threshold:  s.Threshold,
+		MinSpeech:  DefaultVADOptions().MinSpeech,
+		MinSilence: s.SilenceDuration,
+		Pad:        s.PrefixPadding,
+		MaxSpeech:  s.maxChunk(),
 	}
-	if s.SilenceDuration > 0 {
-		o.MinSilence = s.SilenceDuration.Truncate(time.Millisecond)
-	}
-	if s.Threshold > 0 {
-		o.Threshold = s.Threshold
-	}
-	o.MaxSpeech = s.maxChunk()
-	return o
 }
 
 func (s ServerVAD) maxChunk() time.Duration {

