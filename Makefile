@@ -35,8 +35,14 @@ deps:
 test-deps:
 	@scripts/system-deps.sh test
 
+# The binary, then the Silero VAD model it finds offline: scripts/silero-vad.sh
+# fetches the pinned ONNX weights once (npm, integrity checked, cached) and
+# `earshot models vad --onnx` converts them into $EARSHOT_HOME/models. Without
+# them earshot still runs, on its energy VAD, and says so.
 build: lib
 	@$(CGO_ENV); $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/earshot
+	@if onnx="$$(scripts/silero-vad.sh)"; then $(BIN) models vad --onnx "$$onnx" >/dev/null; \
+		else echo "earshot: no Silero VAD weights; earshot will use its energy VAD" >&2; fi
 
 # `make run` starts the HTTP API with EARSHOT_MODEL (a file or a model name),
 # else the default model, downloaded on first use. The API key is

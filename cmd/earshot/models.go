@@ -207,6 +207,11 @@ for structure, and resumed if the connection breaks.`,
 				}
 				fmt.Fprintf(tw, "%s%s\t~%d MiB\t%s\t%s\t%s\t%s\n", i.Name, def, i.MiB, langs, i.Quantization(), check, cached)
 			}
+			vad := "no (make build converts it)"
+			if s.VADCached() {
+				vad = "yes"
+			}
+			fmt.Fprintf(tw, "%s (VAD)\t~%d MiB\tspeech detection\tf16/f32\tsha512 (npm)\t%s\n", models.VAD.Name, models.VAD.MiB, vad)
 			return tw.Flush()
 		},
 	}
@@ -245,7 +250,7 @@ for structure, and resumed if the connection breaks.`,
 			return modelStore(getenv, cmd.ErrOrStderr()).Remove(args[0])
 		},
 	}
-	cmd.AddCommand(list, pull, path, rm, newSynthCmd())
+	cmd.AddCommand(list, pull, path, rm, newSynthCmd(), newVADCmd(getenv))
 	return cmd
 }
 
@@ -285,5 +290,40 @@ benchmarks. The same size and seed always give the same file.`,
 	f.StringVar(&size, "size", "test", "model dimensions: test or tiny")
 	f.Uint64Var(&seed, "seed", 1, "random seed")
 	cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func newVADCmd(getenv func(string) string) *cobra.Command {
+	var onnx string
+	cmd := &cobra.Command{
+		Use:   "vad [--onnx FILE]",
+		Short: "Print the Silero VAD model's file, or install it from Silero's ONNX file",
+		Long: `The VAD model (Silero VAD, MIT) finds speech so that whisper never sees silence.
+Its weights are the ONNX file silero_vad_v5.onnx from the npm package
+@ricky0123/vad-web@0.0.31, which scripts/silero-vad.sh fetches and checks;
+` + "`make build`" + ` runs "earshot models vad --onnx FILE" with it, which converts it to
+whisper.cpp's ggml VAD format as $EARSHOT_HOME/models/ggml-silero-v5.bin.
+Without --onnx this prints that file's path, or fails if it is not there
+(earshot then falls back to an energy-based VAD and says so).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s := modelStore(getenv, cmd.ErrOrStderr())
+			if onnx != "" {
+				p, err := s.InstallVAD(onnx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+				return nil
+			}
+			if !s.VADCached() {
+				return fmt.Errorf("%w: the VAD model %s (run `make build`, or `earshot models vad --onnx \"$(scripts/silero-vad.sh)\"`)",
+					models.ErrNotCached, s.VADPath())
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), s.VADPath())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&onnx, "onnx", "", "Silero VAD v5 ONNX file to convert and install")
 	return cmd
 }

@@ -185,7 +185,7 @@ func VerboseOf(r *transcribe.Result) Verbose {
 			Tokens:           ids,
 			Temperature:      s.Temperature,
 			AvgLogprob:       s.AvgLogprob,
-			CompressionRatio: transcribe.CompressionRatio(s.Text),
+			CompressionRatio: math.Round(transcribe.CompressionRatio(s.Text)*1000) / 1000,
 			NoSpeechProb:     s.NoSpeechProb,
 		})
 	}
