@@ -39,7 +39,7 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	t.Helper()
 	miss := t.Skipf
 	if os.Getenv("CI") == "true" {
@@ -63,7 +63,7 @@ func postgresURL(t *testing.T) string {
 
 // freshSchema makes an empty schema, dropped at the end of the test, and
 // returns base with its search_path set to it.
-func freshSchema(t *testing.T, base string) string {
+func freshSchema(t testing.TB, base string) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])
