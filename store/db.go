@@ -437,8 +437,8 @@ func (s *DB) Allow(ctx context.Context, keyID string, rpm int) error {
 	if err != nil {
 		return fail(ctx, "rate limit", err)
 	}
-	if n == 1 { // a new window: forget the key's old ones
-		if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM rate_windows WHERE key_id = ? AND minute < ?`), keyID, minute); err != nil {
+	if n == 1 { // a new window: forget the old ones, this key's and others'
+		if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM rate_windows WHERE minute < ?`), minute); err != nil {
 			return fail(ctx, "rate limit", err)
 		}
 	}
