@@ -191,8 +191,13 @@ Keys from an earlier earshot's $EARSHOT_HOME/keys.json are imported the first
 time the store is opened, and keep working; the file is then no longer read.`,
 	}
 	keyStoreFlags(cmd, &sc)
-	open := func(cmd *cobra.Command) (*store.DB, error) {
-		return openKeyStore(cmd.Context(), sc, getenv, cmd.ErrOrStderr())
+	withStore := func(cmd *cobra.Command, f func(context.Context, *store.DB) error) error {
+		s, err := openKeyStore(cmd.Context(), sc, getenv, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return f(cmd.Context(), s)
 	}
 
 	var (
@@ -232,12 +237,12 @@ time the store is opened, and keep working; the file is then no longer read.`,
 				}
 				nk.Limits.MaxUpload = n
 			}
-			s, err := open(cmd)
-			if err != nil {
+			var secret string
+			var k store.Key
+			err := withStore(cmd, func(ctx context.Context, s *store.DB) (err error) {
+				secret, k, err = s.CreateKey(ctx, nk)
 				return err
-			}
-			defer s.Close()
-			secret, k, err := s.CreateKey(cmd.Context(), nk)
+			})
 			if err != nil {
 				return err
 			}
@@ -263,12 +268,11 @@ time the store is opened, and keep working; the file is then no longer read.`,
 		Short: "List keys and their limits (never the keys themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := open(cmd)
-			if err != nil {
+			var ks []store.Key
+			err := withStore(cmd, func(ctx context.Context, s *store.DB) (err error) {
+				ks, err = s.Keys(ctx)
 				return err
-			}
-			defer s.Close()
-			ks, err := s.Keys(cmd.Context())
+			})
 			if err != nil {
 				return err
 			}
@@ -293,12 +297,11 @@ time the store is opened, and keep working; the file is then no longer read.`,
 		Short: "Revoke a key; requests with it get 401 from then on, on every replica",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open(cmd)
-			if err != nil {
+			var k store.Key
+			err := withStore(cmd, func(ctx context.Context, s *store.DB) (err error) {
+				k, err = s.RevokeKey(ctx, strings.TrimSuffix(args[0], "…"), actor(getenv))
 				return err
-			}
-			defer s.Close()
-			k, err := s.RevokeKey(cmd.Context(), strings.TrimSuffix(args[0], "…"), actor(getenv))
+			})
 			if err != nil {
 				return err
 			}
@@ -326,26 +329,25 @@ time the store is opened, and keep working; the file is then no longer read.`,
 					return fmt.Errorf("--until: %w", err)
 				}
 			}
-			s, err := open(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ks, err := s.Keys(cmd.Context())
-			if err != nil {
-				return err
-			}
 			names := map[string]string{}
-			for _, k := range ks {
-				names[k.ID] = k.Name
-				if keyName != "" && (k.ID == keyName || (k.Name == keyName && k.Active())) {
-					q.KeyID = k.ID
+			var days []store.DayUsage
+			err = withStore(cmd, func(ctx context.Context, s *store.DB) error {
+				ks, err := s.Keys(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			if keyName != "" && q.KeyID == "" {
-				return fmt.Errorf("%w: %q", store.ErrNotFound, keyName)
-			}
-			days, err := s.Usage(cmd.Context(), q)
+				for _, k := range ks {
+					names[k.ID] = k.Name
+					if keyName != "" && (k.ID == keyName || (k.Name == keyName && k.Active())) {
+						q.KeyID = k.ID
+					}
+				}
+				if keyName != "" && q.KeyID == "" {
+					return fmt.Errorf("%w: %q", store.ErrNotFound, keyName)
+				}
+				days, err = s.Usage(ctx, q)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -381,12 +383,11 @@ time the store is opened, and keep working; the file is then no longer read.`,
 					return fmt.Errorf("--since: %w", err)
 				}
 			}
-			s, err := open(cmd)
-			if err != nil {
+			var entries []store.AuditEntry
+			err := withStore(cmd, func(ctx context.Context, s *store.DB) (err error) {
+				entries, err = s.Audit(ctx, from)
 				return err
-			}
-			defer s.Close()
-			entries, err := s.Audit(cmd.Context(), from)
+			})
 			if err != nil {
 				return err
 			}

@@ -341,19 +341,19 @@ func race(t *testing.T, n int, f func(i int) error, ok func(error) bool) int {
 	return int(wins.Load())
 }
 
-func testConcurrency(t *testing.T, open Opener) {
-	ctx := context.Background()
-	clock := NewClock(start)
-	s := mustOpen(t, open, clock)
-	const ttl = time.Minute
+func isConc(err error) bool {
+	var le *store.LimitError
+	return errors.Is(err, store.ErrConcurrency) && errors.As(err, &le) && le.RetryAfter > 0
+}
+
+// acquireAll makes n acquisitions at once, the i-th on on(i), and returns
+// the leases taken; every refusal must be ErrConcurrency.
+func acquireAll(t *testing.T, n int, on func(i int) store.Store, keyID string, limit int, ttl time.Duration) []store.Lease {
+	t.Helper()
 	var mu sync.Mutex
 	var held []store.Lease
-	isConc := func(err error) bool {
-		var le *store.LimitError
-		return errors.Is(err, store.ErrConcurrency) && errors.As(err, &le) && le.RetryAfter > 0
-	}
-	got := race(t, 16, func(int) error {
-		l, err := s.Acquire(ctx, "k", 2, ttl)
+	race(t, n, func(i int) error {
+		l, err := on(i).Acquire(context.Background(), keyID, limit, ttl)
 		if err == nil {
 			mu.Lock()
 			held = append(held, l)
@@ -361,8 +361,17 @@ func testConcurrency(t *testing.T, open Opener) {
 		}
 		return err
 	}, isConc)
-	if got != 2 || len(held) != 2 {
-		t.Fatalf("16 at once against a limit of 2: %d acquired", got)
+	return held
+}
+
+func testConcurrency(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := NewClock(start)
+	s := mustOpen(t, open, clock)
+	const ttl = time.Minute
+	held := acquireAll(t, 16, func(int) store.Store { return s }, "k", 2, ttl)
+	if len(held) != 2 {
+		t.Fatalf("16 at once against a limit of 2: %d acquired", len(held))
 	}
 	if held[0].ID == held[1].ID || held[0].KeyID != "k" || !held[0].Expires.Equal(start.Add(ttl)) {
 		t.Errorf("leases %+v", held)
@@ -727,20 +736,9 @@ func testTwoReplicas(t *testing.T, open Opener) {
 	if n := race(t, 40, func(i int) error { return replicas[i%2].Allow(ctx, k.ID, 10) }, isRate); n != 10 {
 		t.Errorf("40 requests over two replicas, limit 10 a minute: %d allowed", n)
 	}
-	var mu sync.Mutex
-	var leases []store.Lease
-	isConc := func(err error) bool { return errors.Is(err, store.ErrConcurrency) }
-	n := race(t, 20, func(i int) error {
-		l, err := replicas[i%2].Acquire(ctx, k.ID, 3, time.Minute)
-		if err == nil {
-			mu.Lock()
-			leases = append(leases, l)
-			mu.Unlock()
-		}
-		return err
-	}, isConc)
-	if n != 3 {
-		t.Errorf("20 sessions over two replicas, limit 3: %d acquired", n)
+	leases := acquireAll(t, 20, func(i int) store.Store { return replicas[i%2] }, k.ID, 3, time.Minute)
+	if len(leases) != 3 {
+		t.Fatalf("20 sessions over two replicas, limit 3: %d acquired", len(leases))
 	}
 	// A lease taken on one replica is released on the other.
 	if err := b.Release(ctx, leases[0]); err != nil {
@@ -749,7 +747,7 @@ func testTwoReplicas(t *testing.T, open Opener) {
 	if _, err := a.Acquire(ctx, k.ID, 3, time.Minute); err != nil {
 		t.Errorf("after a release on the other replica: %v", err)
 	}
-	n = race(t, 10, func(i int) error {
+	n := race(t, 10, func(i int) error {
 		ok, err := replicas[i%2].RecordUsage(ctx, store.UsageRecord{RequestID: "once", KeyID: k.ID, AudioSeconds: 3})
 		if err == nil && !ok {
 			return errDuplicate
