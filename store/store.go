@@ -21,8 +21,10 @@
 // minute, a burst of up to twice that across a minute's edge), Acquire takes
 // a concurrency lease that lapses at its expiry if the replica holding it
 // dies, and CheckQuota compares this calendar month's (UTC) audio seconds
-// with the key's allowance. Usage is recorded once per request id: recording
-// it again changes nothing.
+// with the key's allowance. Minutes, months and lease expiries are read on
+// the calling replica's clock (Options.Now), so replicas need synchronized
+// clocks (NTP) and lease ttls well above any skew. Usage is recorded once
+// per request id: recording it again changes nothing.
 //
 // A DB is safe for concurrent use by many goroutines, and any number of DBs
 // (processes, replicas) may share one database. Close it when done. Errors

@@ -86,6 +86,7 @@ func Run(t *testing.T, fresh Backend) {
 		{"Migrations", testMigrations},
 		{"ImportKeysFile", testImport},
 		{"TwoReplicas", testTwoReplicas},
+		{"ReplicasStartTogether", testStartTogether},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, fresh(t)) })
@@ -768,5 +769,44 @@ func testTwoReplicas(t *testing.T, open Opener) {
 	}
 	if _, err := a.Authenticate(ctx, secret); !errors.Is(err, store.ErrRevoked) {
 		t.Errorf("revoked on the other replica: err = %v", err)
+	}
+}
+
+// Replicas starting at once on an empty database: one migrates, the others
+// wait and find it done; the first pepper wins and all agree on it.
+func testStartTogether(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := NewClock(start)
+	handles := make([]store.Store, 4)
+	var wg sync.WaitGroup
+	for i := range handles {
+		wg.Go(func() {
+			s, err := open(store.Options{Pepper: Pepper, Now: clock.Now})
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+				return
+			}
+			handles[i] = s
+		})
+	}
+	wg.Wait()
+	for _, s := range handles {
+		if s != nil {
+			t.Cleanup(func() { s.Close() })
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	secret, _ := mustCreate(t, handles[0], store.NewKey{Name: "ci"})
+	for i, s := range handles {
+		if _, err := s.Authenticate(ctx, secret); err != nil {
+			t.Errorf("replica %d: %v", i, err)
+		}
+		if m, ok := s.(Migrator); ok {
+			if n, err := m.Migrate(ctx); n != 0 || err != nil {
+				t.Errorf("replica %d: migrating again applied %d, %v", i, n, err)
+			}
+		}
 	}
 }
