@@ -122,6 +122,7 @@ var migrations = [][]string{
 			processing_seconds DOUBLE PRECISION NOT NULL,
 			PRIMARY KEY (key_id, request_id)
 		)`,
+		`CREATE INDEX usage_records_at ON usage_records (at)`,
 		`CREATE TABLE usage_days (
 			key_id TEXT NOT NULL,
 			day BIGINT NOT NULL,
@@ -609,6 +610,22 @@ func (s *DB) RecordUsage(ctx context.Context, u UsageRecord) (bool, error) {
 		return false, fail(ctx, "record usage", err)
 	}
 	return true, nil
+}
+
+// PruneUsage forgets the per-request records (the idempotency keys) of
+// requests completed before before, and returns how many; the daily totals
+// that Usage and CheckQuota read stay. Run it now and then (a server might
+// keep a few days: a duplicate older than that is counted again).
+func (s *DB) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM usage_records WHERE at < ?`), before.UnixMilli())
+	if err != nil {
+		return 0, fail(ctx, "prune usage", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fail(ctx, "prune usage", err)
+	}
+	return n, nil
 }
 
 // Usage returns usage per key and UTC day, by day then key. A zero From is

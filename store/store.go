@@ -194,6 +194,7 @@ type Store interface {
 
 	RecordUsage(ctx context.Context, u UsageRecord) (recorded bool, err error)
 	Usage(ctx context.Context, q UsageQuery) ([]DayUsage, error)
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 	Audit(ctx context.Context, since time.Time) ([]AuditEntry, error)
 
 	ImportKeysFile(ctx context.Context, path, actor string) (int, error)

@@ -568,14 +568,26 @@ func testUsageByDay(t *testing.T, open Opener) {
 		{"nobody", store.UsageQuery{KeyID: "c"}, nil},
 		{"before everything", store.UsageQuery{To: d1.Add(-time.Millisecond)}, nil},
 	}
-	for _, tt := range tests {
-		got, err := s.Usage(ctx, tt.q)
-		if err != nil {
-			t.Fatal(err)
+	check := func(when string) {
+		t.Helper()
+		for _, tt := range tests {
+			got, err := s.Usage(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("%s, %s: Usage(%+v) =\n%+v\nwant\n%+v", when, tt.name, tt.q, got, tt.want)
+			}
 		}
-		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("%s: Usage(%+v) =\n%+v\nwant\n%+v", tt.name, tt.q, got, tt.want)
-		}
+	}
+	check("recorded")
+	// Pruning forgets the request ids before day 2, not the totals.
+	if n, err := s.PruneUsage(ctx, d2); n != 2 || err != nil {
+		t.Errorf("PruneUsage = %d, %v; want the 2 records of day 1", n, err)
+	}
+	check("pruned")
+	if ok, err := s.RecordUsage(ctx, recs[2]); ok || err != nil {
+		t.Errorf("a request of day 2, again, after pruning day 1: %v, %v; want it still known", ok, err)
 	}
 }
 
