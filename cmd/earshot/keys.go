@@ -166,6 +166,19 @@ func limitText(n int64, unit string) string {
 	return strconv.FormatInt(n, 10) + unit
 }
 
+// sizeText writes a byte count as --max-upload takes it: 25MiB, 1500000.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return limitText(n, "")
+}
+
 func scopesText(sc []store.Scope) string {
 	parts := make([]string, len(sc))
 	for i, s := range sc {
@@ -250,7 +263,7 @@ time the store is opened, and keep working; the file is then no longer read.`,
 			l := k.Limits
 			fmt.Fprintf(cmd.ErrOrStderr(), "created key %q (%s, scopes %s; rpm %s, concurrency %s, max upload %s, monthly minutes %s); it is not shown again\n",
 				k.Name, k.ID, scopesText(k.Scopes), limitText(int64(l.RPM), ""), limitText(int64(l.Concurrency), ""),
-				limitText(l.MaxUpload, " B"), limitText(l.MonthlyAudioSeconds/60, ""))
+				sizeText(l.MaxUpload), limitText(l.MonthlyAudioSeconds/60, ""))
 			return nil
 		},
 	}
@@ -285,7 +298,7 @@ time the store is opened, and keep working; the file is then no longer read.`,
 				}
 				l := k.Limits
 				fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.ID, scopesText(k.Scopes),
-					limitText(int64(l.RPM), ""), limitText(int64(l.Concurrency), ""), limitText(l.MaxUpload, ""),
+					limitText(int64(l.RPM), ""), limitText(int64(l.Concurrency), ""), sizeText(l.MaxUpload),
 					limitText(l.MonthlyAudioSeconds/60, ""), k.Created.Format(time.DateTime), status)
 			}
 			return tw.Flush()

@@ -62,7 +62,7 @@ func TestKeysCommands(t *testing.T) {
 			ciLine = strings.Join(strings.Fields(l), " ")
 		}
 	}
-	if !strings.Contains(ciLine, "admin,transcribe 60 2 26214400 6000") || !strings.Contains(ciLine, "active") {
+	if !strings.Contains(ciLine, "admin,transcribe 60 2 25MiB 6000") || !strings.Contains(ciLine, "active") {
 		t.Errorf("list line for ci: %q in\n%s", ciLine, out)
 	}
 	if strings.Contains(out, secret[len(store.SecretPrefix)+12:]) {
@@ -156,6 +156,24 @@ func TestKeysCommandErrors(t *testing.T) {
 	other := map[string]string{"EARSHOT_HOME": home, "EARSHOT_KEY_PEPPER": "a different pepper, long enough"}
 	if _, _, err := run(t, other, "", "keys", "list"); !errors.Is(err, store.ErrPepperMismatch) || !strings.Contains(err.Error(), "same pepper") {
 		t.Errorf("another pepper: err = %v", err)
+	}
+}
+
+func TestSizeText(t *testing.T) {
+	tests := []struct {
+		n    int64
+		want string
+	}{{0, "-"}, {1, "1"}, {1023, "1023"}, {1024, "1KiB"}, {25 << 20, "25MiB"}, {3 << 30, "3GiB"}, {1500000, "1500000"}, {1536 << 10, "1536KiB"}}
+	for _, tt := range tests {
+		got := sizeText(tt.n)
+		if got != tt.want {
+			t.Errorf("sizeText(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+		if tt.n > 0 {
+			if back, err := parseMaxUpload(got); err != nil || back != tt.n {
+				t.Errorf("parseMaxUpload(sizeText(%d)) = %d, %v", tt.n, back, err)
+			}
+		}
 	}
 }
 
