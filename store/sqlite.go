@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 )
@@ -16,6 +18,7 @@ import (
 const (
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067
+	sqliteBusy                 = 5
 )
 
 var sqliteDialect = &dialect{
@@ -42,13 +45,47 @@ func openSQLite(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	f.Close()
 	dsn := "file:" + strings.ReplaceAll(path, "%", "%25") +
-		"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_foreign_keys=1"
+		"?_busy_timeout=" + strconv.Itoa(int(sqliteBusyTimeout/time.Millisecond)) + "&_synchronous=FULL&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	db.SetMaxOpenConns(8)
+	if err := walMode(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return newDB(ctx, db, sqliteDialect, opt)
+}
+
+// sqliteBusyTimeout is how long a statement waits for another writer.
+const sqliteBusyTimeout = 10 * time.Second
+
+// walMode puts the file in WAL mode, which lasts (every later connection
+// finds it so). Turning a new file to WAL needs it to itself and does not
+// wait on the busy timeout, so processes creating it together retry.
+func walMode(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		var se *sqlite.Error
+		busy := err == nil || (errors.As(err, &se) && se.Code()&0xff == sqliteBusy) // a locked file keeps its mode
+		if err == nil {
+			err = fmt.Errorf("journal mode is still %q", mode)
+		}
+		if !busy || time.Now().After(deadline) {
+			return fail(ctx, "WAL mode", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fail(ctx, "WAL mode", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // IntegrityCheck runs SQLite's integrity check (after a crash, say) and
