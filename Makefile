@@ -81,7 +81,12 @@ check: lib
 	@echo "== staticcheck"; $(CGO_ENV); $(GO) run $(STATICCHECK) ./...
 	@echo "== pure-Go build (CGO_ENABLED=0)"; CGO_ENABLED=0 $(GO) build ./... && CGO_ENABLED=0 $(GO) vet ./transcribe ./transcribe/audio ./transcribe/whisper/ggml
 
+# The store's PostgreSQL tests run against EARSHOT_TEST_POSTGRES (a
+# postgres:// URL; .ci/run starts a server and sets it); without it they skip,
+# or fail under CI=true.
 unit: lib
+	@if [ -z "$${EARSHOT_TEST_POSTGRES:-}" ]; then echo "== note: EARSHOT_TEST_POSTGRES is not set: the store's PostgreSQL tests skip"; \
+		else echo "== store tests also on PostgreSQL (…@$${EARSHOT_TEST_POSTGRES#*@})"; fi
 	@echo "== go test -race"; $(CGO_ENV); $(GO) test -race -count=1 -timeout 30m ./...
 	@echo "== agent mode property sweeps (every budget 50..400, 1500 random transcripts)"; \
 		$(GO) test -count=1 -run 'TestProperties|TestBudgets' ./agentmode

@@ -1,7 +1,11 @@
-// Package keys stores earshot's API keys. A key is shown once, when it is
-// created; the store keeps only its SHA-256 hash, a short prefix to recognize
-// it by, its name and dates. Keys are 32 random bytes, so a fast hash is the
-// right one: there is nothing to brute-force.
+// Package keys is earshot's first key file, keys.json: API keys kept as
+// SHA-256 hashes, a short prefix to recognize each by, its name and dates.
+// Keys are 32 random bytes, so a fast hash is the right one: there is
+// nothing to brute-force.
+//
+// The store (package store) has replaced it: `earshot keys` no longer writes
+// this file, and store.DB.ImportKeysFile reads it once, after which its keys
+// live, and keep working, in the store.
 //
 // A Store is a JSON file written atomically (temporary file, then rename),
 // with mode 0600. It is safe for concurrent use within one process; Verify

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/earshot-dev/earshot/agentmode"
-	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/pipeline"
+	"github.com/earshot-dev/earshot/store"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 	"github.com/earshot-dev/earshot/transcripts"
@@ -47,18 +50,52 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 	}), nil
 }
 
-// keyAuth authenticates with the key file (and the keys held in memory).
-type keyAuth struct{ keys *keys.Store }
+// keyAuth authenticates with the key store, and first with the keys held
+// in memory for this run only (EARSHOT_API_KEY, --session-key), which the
+// store never sees.
+type keyAuth struct {
+	store  *store.DB
+	memory [][32]byte // SHA-256 of each in-memory key
+}
 
-func (a keyAuth) Authenticate(_ context.Context, key string) (pipeline.Principal, error) {
-	if !a.keys.Verify(key) {
+func (a *keyAuth) addMemory(key string) { a.memory = append(a.memory, sha256.Sum256([]byte(key))) }
+
+// active counts the keys that may be used: in memory and unrevoked in the store.
+func (a *keyAuth) active(ctx context.Context) (int, error) {
+	ks, err := a.store.Keys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := len(a.memory)
+	for _, k := range ks {
+		if k.Revoked.IsZero() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (a *keyAuth) Authenticate(ctx context.Context, key string) (pipeline.Principal, error) {
+	sum := sha256.Sum256([]byte(key))
+	found := 0
+	for _, m := range a.memory {
+		found |= subtle.ConstantTimeCompare(sum[:], m[:])
+	}
+	if found == 1 {
+		return pipeline.Principal{KeyID: "memory", Name: "this run's key"}, nil
+	}
+	p, err := a.store.Authenticate(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrUnauthenticated):
 		return pipeline.Principal{}, pipeline.ErrBadKey
+	case err != nil:
+		return pipeline.Principal{}, err // the store is down: 503, not 401
 	}
-	id := key
-	if n := len(keys.Prefix) + 8; len(id) > n {
-		id = id[:n] // the id 'earshot keys list' shows
+	who := pipeline.Principal{KeyID: p.KeyID, Name: p.Name}
+	for _, s := range p.Scopes {
+		who.Scopes = append(who.Scopes, string(s))
 	}
-	return pipeline.Principal{KeyID: id}, nil
+	return who, nil
 }
 
 // lazyEngine is an engine being loaded in the background: earshot mcp

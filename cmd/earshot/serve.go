@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,10 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/earshot-dev/earshot/httpapi"
-	"github.com/earshot-dev/earshot/keys"
 	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/pipeline"
+	"github.com/earshot-dev/earshot/store"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcripts"
@@ -49,6 +48,7 @@ type serveConfig struct {
 	storeTTL        time.Duration
 	storeMax        string
 	userHome        string
+	keyStore        keyStoreConfig
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -79,7 +79,12 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 			c.envKey = getenv("EARSHOT_API_KEY")
 			c.userHome = getenv("HOME")
 			c.home = dataDir(getenv)
-			return runServe(cmd.Context(), c, modelStore(getenv, cmd.ErrOrStderr()), cmd.ErrOrStderr())
+			keyDB, err := openKeyStore(cmd.Context(), c.keyStore, getenv, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer keyDB.Close()
+			return runServe(cmd.Context(), c, keyDB, modelStore(getenv, cmd.ErrOrStderr()), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -99,37 +104,38 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
+	keyStoreFlags(cmd, &c.keyStore)
 	return cmd
 }
 
-func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io.Writer) error {
+func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *models.Store, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	maxUpload, err := parseSize(c.maxUpload)
 	if err != nil {
 		return fmt.Errorf("--max-upload: %w", err)
 	}
-	keyStore, err := keys.Open(filepath.Join(c.home, "keys.json"))
-	if err != nil {
-		return err
-	}
+	auth := &keyAuth{store: keyDB}
 	if c.envKey != "" {
-		keyStore.AddInMemory(c.envKey)
+		auth.addMemory(c.envKey)
 	}
 	var sessionKey string
 	if c.sessionKey {
 		var b [32]byte
 		rand.Read(b[:])
-		k := keys.Prefix + hex.EncodeToString(b[:])
-		keyStore.AddInMemory(k)
-		sessionKey = k
+		sessionKey = store.SecretPrefix + "session-" + hex.EncodeToString(b[:])
+		auth.addMemory(sessionKey)
 	}
-	var auth pipeline.Authenticator = keyAuth{keyStore}
-	if keyStore.Active() == 0 {
+	active, err := auth.active(ctx)
+	if err != nil {
+		return err
+	}
+	var authn pipeline.Authenticator = auth
+	if active == 0 {
 		if !pipeline.Loopback(c.addr) && !c.noAuth {
 			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
 		}
 		log.Warn("serving without API keys: any client that can reach the address can transcribe", "addr", c.addr)
-		auth = nil
+		authn = nil
 	}
 
 	// Open the listener before loading the model: a busy port fails at once.
@@ -139,7 +145,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	}
 	defer ln.Close()
 
-	modelPath, modelName, err := resolveModel(ctx, store, c.model, !c.noPull)
+	modelPath, modelName, err := resolveModel(ctx, models, c.model, !c.noPull)
 	if err != nil {
 		return err
 	}
@@ -157,7 +163,7 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 		ffmpeg:   ffmpegPath(c.ffmpeg),
 		maxBytes: maxUpload,
 		store:    transcripts.New(c.storeTTL, storeMax),
-		auth:     auth,
+		auth:     authn,
 		log:      log,
 	})
 	if err != nil {
@@ -197,8 +203,8 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	}
 	opts := engine.Options()
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
-		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", auth != nil)
-	printReady(stderr, ln.Addr(), sessionKey, auth != nil, c.mcp)
+		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil)
+	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -93,3 +93,57 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Errorf("logs: %s", logs.String())
 	}
 }
+
+// A key made with 'earshot keys create' opens a server on the same store;
+// once revoked it does not, and a wrong key never does.
+func TestServeUsesTheKeyStore(t *testing.T) {
+	model := testModel(t)
+	env := map[string]string{"EARSHOT_HOME": t.TempDir(), "EARSHOT_MODEL": model}
+	secret, errOut, err := run(t, env, "", "keys", "create", "--name", "ci")
+	if err != nil {
+		t.Fatalf("create: %v (%s)", err, errOut)
+	}
+	secret = strings.TrimSpace(secret)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := newRoot(strings.NewReader(""), io.Discard, io.Discard, func(k string) string { return env[k] })
+		root.SetArgs([]string{"serve", "--addr", addr, "--threads", "1"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	models := func(key string) int {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/v1/models", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("server did not come up")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if got := models(secret); got != 200 {
+		t.Errorf("created key: %d, want 200", got)
+	}
+	if got := models(secret + "x"); got != 401 {
+		t.Errorf("wrong key: %d, want 401", got)
+	}
+	if _, errOut, err := run(t, env, "", "keys", "revoke", "ci"); err != nil {
+		t.Fatalf("revoke: %v (%s)", err, errOut)
+	}
+	if got := models(secret); got != 401 {
+		t.Errorf("revoked key: %d, want 401", got)
+	}
+}
