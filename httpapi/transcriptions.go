@@ -436,7 +436,7 @@ func (s *Server) getTranscription(c *gin.Context) {
 func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
 	// Shaped answers are kept, so that a truncated one can be read on
 	// (GET /v1/transcriptions/{id}?cursor=...).
-	req := pipeline.Request{Audio: f.file, Name: f.filename, Options: f.opts, Format: shape, Keep: shape != nil}
+	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Options: f.opts, Format: shape, Keep: shape != nil}
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
 	if f.stream {

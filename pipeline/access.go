@@ -20,6 +20,8 @@ type Principal struct {
 	Scopes []string
 	// Anonymous is set when auth is off: anyone who can reach the server.
 	Anonymous bool
+	// Limits are the key's (0: none).
+	Limits Limits
 }
 
 // Can reports whether p holds scope.

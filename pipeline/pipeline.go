@@ -55,6 +55,9 @@ type Config struct {
 	Transcripts *transcripts.Store
 	// Auth checks API keys; nil turns auth off.
 	Auth Authenticator
+	// Limits enforces each key's limits and records its usage; nil
+	// enforces none.
+	Limits Limiter
 	// RetryAfter is what a full queue tells clients to wait (default 1 s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -100,6 +103,9 @@ type Progress struct {
 
 // Request is one transcription as a surface hands it over.
 type Request struct {
+	// ID identifies the request (the HTTP x-request-id): usage is recorded
+	// once per ID.
+	ID string
 	// Audio is the file's bytes, in any format audio.Decode reads.
 	Audio []byte
 	// Samples, instead of Audio, are already decoded 16 kHz mono samples
@@ -166,6 +172,11 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 	if err := req.Options.Validate(); err != nil {
 		return nil, err
 	}
+	release, err := p.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	report := func(st Stage, pct float64, msg string) {
 		if req.OnProgress != nil {
 			req.OnProgress(Progress{Stage: st, Percent: pct, Message: msg})
@@ -194,6 +205,7 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 		return nil, err
 	}
 	p.cfg.Logger.Debug("transcribed", "audio_s", res.Duration, "took", time.Since(start))
+	p.record(ctx, req.ID, res.Duration, time.Since(start))
 	out := &Response{Result: res, Warning: a.Warning}
 	if req.Keep && p.cfg.Transcripts != nil {
 		id, err := p.cfg.Transcripts.Put(res)

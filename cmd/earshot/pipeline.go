@@ -91,7 +91,10 @@ func (a *keyAuth) Authenticate(ctx context.Context, key string) (pipeline.Princi
 	case err != nil:
 		return pipeline.Principal{}, err // the store is down: 503, not 401
 	}
-	who := pipeline.Principal{KeyID: p.KeyID, Name: p.Name}
+	who := pipeline.Principal{KeyID: p.KeyID, Name: p.Name, Limits: pipeline.Limits{
+		RPM: p.Limits.RPM, Concurrency: p.Limits.Concurrency,
+		MaxUpload: p.Limits.MaxUpload, MonthlyAudioSeconds: p.Limits.MonthlyAudioSeconds,
+	}}
 	for _, s := range p.Scopes {
 		who.Scopes = append(who.Scopes, string(s))
 	}

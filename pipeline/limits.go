@@ -1,0 +1,75 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Limits are a key's limits (0: none). The store keeps them; the
+// pipeline and the surfaces enforce them.
+type Limits struct {
+	// RPM is requests per minute; Concurrency requests (or live
+	// sessions) at once.
+	RPM, Concurrency int
+	// MaxUpload is the largest audio file in bytes.
+	MaxUpload int64
+	// MonthlyAudioSeconds is the audio a key may have transcribed in a
+	// calendar month.
+	MonthlyAudioSeconds int64
+}
+
+// Usage is what one completed request cost, recorded once per RequestID.
+type Usage struct {
+	RequestID         string
+	At                time.Time
+	AudioSeconds      float64
+	ProcessingSeconds float64
+}
+
+// Limiter admits requests within their caller's limits and records what
+// they used (the store, shared by every replica). Admit's error is an
+// *Error of kind RateLimited (with RetryAfter) or QuotaExceeded, or any
+// other error when the store fails (answered as Unavailable); release
+// ends the request's concurrency lease.
+type Limiter interface {
+	Admit(ctx context.Context, p Principal) (release func(), err error)
+	Record(ctx context.Context, p Principal, u Usage) error
+}
+
+// admit runs the caller's limits for one request; with no limiter or no
+// principal (a caller inside earshot) it admits everything.
+func (p *Pipeline) admit(ctx context.Context) (func(), error) {
+	who, ok := FromContext(ctx)
+	if p.cfg.Limits == nil || !ok || who.Anonymous {
+		return func() {}, nil
+	}
+	release, err := p.cfg.Limits.Admit(ctx, who)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, e
+		}
+		p.cfg.Logger.Error("checking a key's limits failed", "key", who.KeyID, "error", err)
+		return nil, &Error{Kind: Unavailable, Code: "limits_unavailable", Err: err,
+			Message: "The server cannot check this key's limits right now; retry in a moment."}
+	}
+	return release, nil
+}
+
+// record stores a completed request's usage; a failure is logged, never
+// the caller's: the transcription has been done.
+func (p *Pipeline) record(ctx context.Context, id string, audioSeconds float64, took time.Duration) {
+	who, ok := FromContext(ctx)
+	if p.cfg.Limits == nil || !ok || who.Anonymous {
+		return
+	}
+	u := Usage{RequestID: id, At: time.Now(), AudioSeconds: audioSeconds, ProcessingSeconds: took.Seconds()}
+	// The request's own context may be ending (a client that hung up on a
+	// finished answer); its usage still counts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := p.cfg.Limits.Record(ctx, who, u); err != nil {
+		p.cfg.Logger.Error("recording usage failed", "key", who.KeyID, "request_id", id, "error", err)
+	}
+}
