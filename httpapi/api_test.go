@@ -88,7 +88,7 @@ func TestErrors(t *testing.T) {
 		{"logprobs of srt", "", audioT, jfk, ok(map[string]string{"include[]": "logprobs", "response_format": "srt"}), "", 400, "invalid_value", "include[]", "response_format=json"},
 		{"include what", "", audioT, jfk, ok(map[string]string{"include[]": "everything"}), "", 400, "invalid_value", "include[]", "logprobs"},
 		{"diarized_json", "", audioT, jfk, ok(map[string]string{"response_format": "diarized_json"}), "", 400, "invalid_value", "response_format", "diarize"},
-		{"chunking", "", audioT, jfk, ok(map[string]string{"chunking_strategy": "auto"}), "", 400, "invalid_value", "chunking_strategy", "pauses"},
+		{"chunking without a VAD", "", audioT, jfk, ok(map[string]string{"chunking_strategy": "auto"}), "", 400, "invalid_value", "chunking_strategy", "voice activity detection"},
 		{"bad candidate language", "", audioT, jfk, ok(map[string]string{"languages[]": "elvish"}), "", 400, "invalid_value", "languages[]", "elvish"},
 		{"unknown field", "", audioT, jfk, ok(map[string]string{"colour": "blue"}), "", 400, "invalid_value", "colour", "takes file, model"},
 		{"mode unknown", "", modes, jfk, ok(map[string]string{"mode": "poetry"}), "", 400, "invalid_value", "mode", "poetry"},
@@ -471,5 +471,55 @@ func TestOpenAISDKContract(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "known_speaker_names[]" {
 		t.Errorf("known_speaker_names: %v", err)
+	}
+}
+
+// Over HTTP: silence answers "" without whisper; OpenAI's SDK sends
+// chunking_strategy as a form object and gets the audio cut at pauses;
+// vad=false lets whisper hear everything.
+func TestSpeechAwareOverHTTP(t *testing.T) {
+	e := &pipelinetest.Engine{}
+	pipe := pipeline.New(pipeline.Config{Engine: e, Decoder: audio.Decoder{}, VAD: transcribe.EnergyVAD{}, Auth: testAuth{}})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pipeline: pipe, Stats: e}))
+	defer srv.Close()
+	f := &fixture{url: srv.URL, key: testKey}
+	resp := f.post(t, "/v1/audio/transcriptions", testdata(t, "silence-noise-1.5s.wav"), nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), `{"text":""`) || e.Calls() != 0 {
+		t.Errorf("silence: %d %s, %d engine calls", resp.StatusCode, b, e.Calls())
+	}
+	client := openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(f.key), option.WithMaxRetries(0))
+	res, err := client.Audio.Transcriptions.New(t.Context(), openai.AudioTranscriptionNewParams{
+		File: openai.File(bytes.NewReader(testdata(t, "jfk.wav")), "jfk.wav", "audio/wav"), Model: openai.AudioModelWhisper1,
+		ChunkingStrategy: openai.AudioTranscriptionNewParamsChunkingStrategyUnion{OfAudioTranscriptionNewsChunkingStrategyVadConfig: &openai.AudioTranscriptionNewParamsChunkingStrategyVadConfig{
+			Type: "server_vad", SilenceDurationMs: openai.Int(300), Threshold: openai.Float(0.5)}},
+	})
+	if err != nil || res.Text == "" || e.Calls() != 1 {
+		t.Errorf("server_vad chunking: %v %q, %d calls", err, res.Text, e.Calls())
+	}
+	for _, tc := range []struct {
+		fields map[string]string
+		status int
+	}{
+		{map[string]string{"chunking_strategy": "auto"}, 200},
+		{map[string]string{"chunking_strategy": `{"type":"server_vad","threshold":0.3}`}, 200},
+		{map[string]string{"chunking_strategy": `{"type":"client_vad"}`}, 400},
+		{map[string]string{"chunking_strategy": "sometimes"}, 400},
+		{map[string]string{"chunking_strategy[threshold]": "0.4"}, 400},
+		{map[string]string{"chunking_strategy[type]": "server_vad", "chunking_strategy[colour]": "blue"}, 400},
+		{map[string]string{"vad": "maybe"}, 400},
+	} {
+		resp := f.post(t, "/v1/audio/transcriptions", testdata(t, "jfk.wav"), tc.fields)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%v: %d, want %d", tc.fields, resp.StatusCode, tc.status)
+		}
+	}
+	before := e.Calls()
+	resp = f.post(t, "/v1/audio/transcriptions", testdata(t, "silence-noise-1.5s.wav"), map[string]string{"vad": "false"})
+	resp.Body.Close()
+	if resp.StatusCode != 200 || e.Calls() != before+1 {
+		t.Errorf("vad=false on silence: %d, whisper ran %d times", resp.StatusCode, e.Calls()-before)
 	}
 }

@@ -66,17 +66,18 @@ type route struct {
 
 var (
 	transcriptionsRoute = route{path: "/v1/audio/transcriptions", fields: []string{"file", "model", "language", "languages[]",
-		"prompt", "keywords[]", "response_format", "temperature", "timestamp_granularities[]", "stream", "include[]"}}
+		"prompt", "keywords[]", "response_format", "temperature", "timestamp_granularities[]", "stream", "include[]",
+		"chunking_strategy", "vad"}}
 	translationsRoute = route{path: "/v1/audio/translations", translate: true, fields: []string{"file", "model", "prompt",
-		"response_format", "temperature"}}
+		"response_format", "temperature", "chunking_strategy", "vad"}}
 	modesRoute = route{path: "/v1/transcriptions", modes: true, fields: []string{"file", "model", "language", "languages[]",
-		"prompt", "keywords[]", "temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format"}}
+		"prompt", "keywords[]", "temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format",
+		"chunking_strategy", "vad"}}
 )
 
 // unsupported are fields of OpenAI's API that earshot cannot honour yet:
 // refused by name rather than ignored.
 var unsupported = map[string]string{
-	"chunking_strategy":          "earshot does not split audio at pauses yet",
 	"known_speaker_names[]":      "earshot does not diarize (tell speakers apart) yet",
 	"known_speaker_references[]": "earshot does not diarize (tell speakers apart) yet",
 }
@@ -108,6 +109,8 @@ type form struct {
 	stream      bool
 	words       bool
 	logprobs    bool
+	noVAD       bool
+	chunking    *transcribe.ServerVAD
 	opts        transcribe.Options
 	agent       agentmode.Options
 	granularity []string
@@ -191,6 +194,9 @@ func checkField(rt route, name string) error {
 	if slices.Contains(arrays, name) {
 		canon = name + "[]"
 	}
+	if strings.HasPrefix(name, "chunking_strategy[") { // the SDKs' form of the object
+		canon = "chunking_strategy"
+	}
 	if slices.Contains(rt.fields, canon) {
 		return nil
 	}
@@ -201,6 +207,75 @@ func checkField(rt route, name string) error {
 		return pipeline.InvalidParam(canon, "'%s' is not a field of %s: %s.", canon, rt.path, why)
 	}
 	return pipeline.InvalidParam(name, "'%s' is not a field of %s, which takes %s.", name, rt.path, strings.Join(rt.fields, ", "))
+}
+
+// chunking reads OpenAI's chunking_strategy: "auto", a server_vad object
+// as JSON, or the object as the SDKs send it in a form
+// (chunking_strategy[type]=server_vad, chunking_strategy[threshold]=...).
+func chunking(fields map[string][]string) (*transcribe.ServerVAD, error) {
+	var obj struct {
+		Type              string   `json:"type"`
+		PrefixPaddingMS   *int     `json:"prefix_padding_ms"`
+		SilenceDurationMS *int     `json:"silence_duration_ms"`
+		Threshold         *float64 `json:"threshold"`
+	}
+	bad := func(format string, args ...any) error {
+		return pipeline.InvalidParam("chunking_strategy", format, args...)
+	}
+	v := one(fields, "chunking_strategy")
+	switch {
+	case v == "auto":
+		sv := transcribe.DefaultServerVAD()
+		return &sv, nil
+	case strings.HasPrefix(v, "{"):
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&obj); err != nil {
+			return nil, bad("chunking_strategy is not \"auto\" or a server_vad object: %v.", err)
+		}
+	case v != "":
+		return nil, bad("chunking_strategy '%s' is not \"auto\" or a server_vad object.", v)
+	default:
+		obj.Type = one(fields, "chunking_strategy[type]")
+		if obj.Type == "" {
+			for k := range fields {
+				if strings.HasPrefix(k, "chunking_strategy[") {
+					return nil, bad("chunking_strategy needs a type (\"server_vad\").")
+				}
+			}
+			return nil, nil
+		}
+		for name, dst := range map[string]**int{"prefix_padding_ms": &obj.PrefixPaddingMS, "silence_duration_ms": &obj.SilenceDurationMS} {
+			if s := one(fields, "chunking_strategy["+name+"]"); s != "" {
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					return nil, bad("chunking_strategy[%s] '%s' is not a whole number of milliseconds.", name, s)
+				}
+				*dst = &n
+			}
+		}
+		if s := one(fields, "chunking_strategy[threshold]"); s != "" {
+			t, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, bad("chunking_strategy[threshold] '%s' is not a number.", s)
+			}
+			obj.Threshold = &t
+		}
+		for k := range fields {
+			if strings.HasPrefix(k, "chunking_strategy[") && !slices.Contains([]string{"chunking_strategy[type]",
+				"chunking_strategy[prefix_padding_ms]", "chunking_strategy[silence_duration_ms]", "chunking_strategy[threshold]"}, k) {
+				return nil, bad("'%s' is not a field of a server_vad chunking_strategy.", k)
+			}
+		}
+	}
+	if obj.Type != "server_vad" {
+		return nil, bad("chunking_strategy's type must be \"server_vad\", not %q.", obj.Type)
+	}
+	sv, err := transcribe.ServerVADFromOpenAI(obj.PrefixPaddingMS, obj.SilenceDurationMS, obj.Threshold)
+	if err != nil {
+		return nil, bad("%s", pipeline.Classify(err).Message)
+	}
+	return &sv, nil
 }
 
 // list is an array field, sent as name[] or name, repeated or as one
@@ -256,6 +331,16 @@ func (f *form) read(fields map[string][]string, rt route) error {
 	f.opts.Prompt = one(fields, "prompt")
 	f.opts.Languages = list(fields, "languages")
 	f.opts.Keywords = list(fields, "keywords")
+	if f.chunking, err = chunking(fields); err != nil {
+		return err
+	}
+	if v := one(fields, "vad"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return pipeline.InvalidParam("vad", "'%s' is not a boolean.", v)
+		}
+		f.noVAD = !on
+	}
 	for _, inc := range list(fields, "include") {
 		if inc != "logprobs" {
 			return pipeline.InvalidParam("include[]", "'%s' is not something earshot can include; the one value is logprobs.", inc)
@@ -436,7 +521,8 @@ func (s *Server) getTranscription(c *gin.Context) {
 func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
 	// Shaped answers are kept, so that a truncated one can be read on
 	// (GET /v1/transcriptions/{id}?cursor=...).
-	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Options: f.opts, Format: shape, Keep: shape != nil}
+	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Options: f.opts,
+		Format: shape, Keep: shape != nil, NoVAD: f.noVAD, Chunking: f.chunking}
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
 	if f.stream {

@@ -58,6 +58,15 @@ type Config struct {
 	// Limits enforces each key's limits and records its usage; nil
 	// enforces none.
 	Limits Limiter
+	// VAD finds speech before whisper runs; nil lets whisper hear
+	// everything.
+	VAD transcribe.VAD
+	// ChunkAfter is the length past which audio is cut at pauses and its
+	// pieces decoded at once (default DefaultChunkAfter); ChunkParallel is
+	// how many pieces of one request run at once (default 1: main sets the
+	// engine's worker count).
+	ChunkAfter    time.Duration
+	ChunkParallel int
 	// RetryAfter is what a full queue tells clients to wait (default 1 s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger
@@ -117,6 +126,12 @@ type Request struct {
 	// Format shapes the result with agentmode; nil leaves that to the
 	// surface (OpenAI's wire shapes are the HTTP surface's own).
 	Format *agentmode.Options
+	// NoVAD lets whisper hear all of the audio, silence included.
+	NoVAD bool
+	// Chunking cuts the audio at pauses found with these settings and
+	// decodes the pieces at once (OpenAI's chunking_strategy); nil does so
+	// only for audio longer than the pipeline's ChunkAfter.
+	Chunking *transcribe.ServerVAD
 	// Keep stores the transcript so it can be read again (Reformat);
 	// Response.TranscriptID names it.
 	Keep bool
@@ -177,8 +192,10 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 		return nil, err
 	}
 	defer release()
+	last := -1.0
 	report := func(st Stage, pct float64, msg string) {
-		if req.OnProgress != nil {
+		if req.OnProgress != nil && pct >= last { // a retried decode does not go back
+			last = pct
 			req.OnProgress(Progress{Stage: st, Percent: pct, Message: msg})
 		}
 	}
@@ -193,14 +210,7 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 	}
 	report(Transcribing, 6, "transcribing "+a.Duration().Round(time.Second).String()+" of audio")
 	start := time.Now()
-	res, err := p.cfg.Engine.Transcribe(ctx, transcribe.Request{
-		Samples:   a.Samples,
-		Options:   req.Options,
-		OnSegment: req.OnSegment,
-		OnProgress: func(percent int) {
-			report(Transcribing, 6+float64(percent)*0.88, "transcribing "+strconv.Itoa(percent)+"%")
-		},
-	})
+	res, err := p.decode(ctx, req, a.Samples, report)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	Keywords []string `json:"keywords,omitempty"`
 	// Temperature is the first decoding temperature, 0..1.
 	Temperature float32 `json:"temperature,omitempty"`
+	// NoContext decodes each 30 s window without the text of the one
+	// before as its prompt: slower to converge on names, but a repetition
+	// loop cannot carry over.
+	NoContext bool `json:"no_context,omitempty"`
 	// NoFallback disables whisper's temperature fallback (retrying a window
 	// at higher temperature when its output looks unreliable).
 	NoFallback bool `json:"no_fallback,omitempty"`
@@ -167,7 +171,19 @@ type Result struct {
 	// DroppedKeywords are Options.Keywords that did not fit in whisper's
 	// prompt budget and were not used.
 	DroppedKeywords []string `json:"dropped_keywords,omitempty"`
-	Timings         Timings  `json:"timings"`
+	// VAD names the voice activity detector that chose what whisper heard
+	// ("" when none ran), and Speech are the regions it found, in the
+	// audio's time. No regions: whisper did not run, the text is empty.
+	VAD    string   `json:"vad,omitempty"`
+	Speech []Speech `json:"speech,omitempty"`
+	// Chunks is how many pieces, cut at pauses, the audio was decoded in
+	// (0 or 1: one piece).
+	Chunks int `json:"chunks,omitempty"`
+	// Dropped are segments left out of the transcript, with why: whisper's
+	// own no-speech test (no_speech_prob over 0.6 with avg_logprob under
+	// -1), as whisper's reference implementation drops them.
+	Dropped []DroppedSegment `json:"dropped,omitempty"`
+	Timings Timings          `json:"timings"`
 }
 
 // Text is the transcript as one string, segments joined as whisper spoke
@@ -194,6 +210,15 @@ type Segment struct {
 	// Temperature is the request's first decoding temperature; whisper.cpp
 	// does not report which fallback temperature a window finally used.
 	Temperature float64 `json:"temperature"`
+	// Repetition is set when the segment's text looks like a decoding
+	// loop even after a retry without context; the text is kept.
+	Repetition *Repetition `json:"repetition,omitempty"`
+}
+
+// DroppedSegment is a segment whisper decoded that the transcript leaves out.
+type DroppedSegment struct {
+	Segment Segment `json:"segment"`
+	Reason  string  `json:"reason"`
 }
 
 // Token is one decoded token.

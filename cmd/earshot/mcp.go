@@ -29,6 +29,7 @@ type mcpConfig struct {
 	maxFile   string
 	storeTTL  time.Duration
 	storeMax  string
+	noVAD     bool
 }
 
 // storeFlags are the transcript store's flags, shared by mcp and serve.
@@ -77,6 +78,7 @@ starts up; a first call waits for it.`,
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory transcribe may read files in (repeatable; default: your home directory)")
 	f.StringVar(&c.maxFile, "max-file", "1GiB", "largest audio file or base64 payload")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
+	f.BoolVar(&c.noVAD, "no-vad", false, "let whisper hear all of the audio: no voice activity detection before it")
 	return cmd
 }
 
@@ -114,7 +116,11 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 		}
 	}()
 
+	vad, closeVAD := loadVAD(store, c.noVAD, c.gpu, log)
+	defer closeVAD()
 	pipe, err := newPipeline(pipelineConfig{
+		vad:      vad,
+		parallel: c.workers,
 		engine:   eng,
 		ffmpeg:   ffmpegPath(c.ffmpeg),
 		maxBytes: maxFile,

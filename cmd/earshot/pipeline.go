@@ -9,10 +9,12 @@ import (
 	"log/slog"
 
 	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/store"
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/audio"
+	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcripts"
 )
 
@@ -23,6 +25,8 @@ type pipelineConfig struct {
 	maxBytes int64
 	store    *transcripts.Store
 	auth     pipeline.Authenticator
+	vad      transcribe.VAD
+	parallel int // chunks of one request decoded at once
 	log      *slog.Logger
 }
 
@@ -41,12 +45,14 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 		c.log.Warn("ffmpeg not found: Ogg/Opus/WebM/MP4/AAC audio will be refused (install: sudo apt-get install -y ffmpeg)")
 	}
 	return pipeline.New(pipeline.Config{
-		Engine:      c.engine,
-		Decoder:     audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: c.maxBytes}},
-		Formatter:   formatter,
-		Transcripts: c.store,
-		Auth:        c.auth,
-		Logger:      c.log,
+		Engine:        c.engine,
+		Decoder:       audio.Decoder{FFmpeg: c.ffmpeg, Limits: audio.Limits{MaxBytes: c.maxBytes}},
+		Formatter:     formatter,
+		Transcripts:   c.store,
+		Auth:          c.auth,
+		VAD:           c.vad,
+		ChunkParallel: c.parallel,
+		Logger:        c.log,
 	}), nil
 }
 
@@ -126,4 +132,25 @@ func (l *lazyEngine) Transcribe(ctx context.Context, req transcribe.Request) (*t
 func modelUnavailable(err error) error {
 	return &pipeline.Error{Kind: pipeline.Unavailable, Code: "model_unavailable", Err: err,
 		Message: fmt.Sprintf("The speech model could not be loaded: %v", err)}
+}
+
+// loadVAD loads the Silero VAD model that make build converted into the
+// model cache, or falls back to the energy VAD, saying so. noVAD turns
+// speech detection off altogether (whisper hears everything). close frees
+// what was loaded.
+func loadVAD(ms *models.Store, noVAD, gpu bool, log *slog.Logger) (vad transcribe.VAD, close func()) {
+	if noVAD {
+		log.Info("voice activity detection is off (--no-vad): whisper hears all of the audio")
+		return nil, func() {}
+	}
+	if !ms.VADCached() {
+		log.Warn("no Silero VAD model: using the energy VAD (make build installs Silero's; see earshot models vad)", "path", ms.VADPath())
+		return transcribe.EnergyVAD{}, func() {}
+	}
+	v, err := whisper.LoadVAD(ms.VADPath(), whisper.VADLoadOptions{GPU: gpu})
+	if err != nil {
+		log.Warn("the Silero VAD model could not be loaded: using the energy VAD", "path", ms.VADPath(), "error", err)
+		return transcribe.EnergyVAD{}, func() {}
+	}
+	return v, func() { v.Close() }
 }

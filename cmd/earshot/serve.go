@@ -49,6 +49,7 @@ type serveConfig struct {
 	storeMax        string
 	userHome        string
 	keyStore        keyStoreConfig
+	noVAD           bool
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -105,6 +106,7 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	keyStoreFlags(cmd, &c.keyStore)
+	f.BoolVar(&c.noVAD, "no-vad", false, "let whisper hear all of the audio: no voice activity detection before it (a request can also say vad=false)")
 	return cmd
 }
 
@@ -158,7 +160,11 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return fmt.Errorf("--transcript-memory: %w", err)
 	}
+	vad, closeVAD := loadVAD(models, c.noVAD, c.gpu, log)
+	defer closeVAD()
 	pipe, err := newPipeline(pipelineConfig{
+		vad:      vad,
+		parallel: engine.Options().Workers,
 		engine:   engine,
 		ffmpeg:   ffmpegPath(c.ffmpeg),
 		maxBytes: maxUpload,

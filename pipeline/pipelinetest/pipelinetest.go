@@ -27,9 +27,13 @@ type Engine struct {
 	FailAfter int
 	// Block makes every request wait for its context to end.
 	Block bool
+	// NoSpeech marks every segment the way whisper marks one it thinks
+	// is not speech (high no_speech_prob, low avg_logprob).
+	NoSpeech bool
 
 	mu         sync.Mutex
 	calls      int
+	samples    []int // len(Samples) of each request, in order
 	cancelled  int
 	running    int
 	principals []pipeline.Principal
@@ -40,6 +44,7 @@ type Engine struct {
 func (e *Engine) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
 	e.mu.Lock()
 	e.calls++
+	e.samples = append(e.samples, len(req.Samples))
 	e.running++
 	e.last = req
 	e.last.Samples = nil
@@ -107,6 +112,9 @@ func (e *Engine) result(duration float64, o transcribe.Options) *transcribe.Resu
 	step := duration / float64(max(1, len(sentences)))
 	for i, s := range sentences {
 		seg := transcribe.Segment{ID: i, Start: float64(i) * step, End: float64(i+1) * step, Text: " " + s, AvgLogprob: -0.2}
+		if e.NoSpeech {
+			seg.NoSpeechProb, seg.AvgLogprob = 0.9, -1.5
+		}
 		words := strings.Fields(s)
 		wstep := step / float64(len(words))
 		for j, w := range words {
@@ -146,6 +154,13 @@ func (e *Engine) Canceled() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.cancelled
+}
+
+// Samples are how many samples each request brought, in order.
+func (e *Engine) Samples() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.samples...)
 }
 
 // Principals are the callers the requests came from, in order.

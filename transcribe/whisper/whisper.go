@@ -331,6 +331,7 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	if o.NoFallback {
 		p.temperature_inc = 0
 	}
+	p.no_context = C.bool(o.NoContext)
 	if o.BestOf > 0 {
 		p.greedy.best_of = C.int(o.BestOf)
 	}
