@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -521,5 +522,74 @@ func TestSpeechAwareOverHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || e.Calls() != before+1 {
 		t.Errorf("vad=false on silence: %d, whisper ran %d times", resp.StatusCode, e.Calls()-before)
+	}
+}
+
+// scriptedModels are downloaded models, each its own scripted engine;
+// "broken" fails to load.
+type scriptedModels map[string]*pipelinetest.Engine
+
+func (m scriptedModels) Available() []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (m scriptedModels) Engine(_ context.Context, name string) (pipeline.Engine, func(), error) {
+	if name == "broken" {
+		return nil, nil, errors.New("not a whisper model")
+	}
+	return m[name], func() {}, nil
+}
+
+// A request may name a downloaded model: /v1/models lists them, the
+// request runs on that model's engine, and one that fails to load answers
+// a clear 503 without disturbing the others.
+func TestModelsOnDemand(t *testing.T) {
+	def := &pipelinetest.Engine{}
+	models := scriptedModels{"small.en": {Text: "From small."}, "broken": {}}
+	pipe := pipeline.New(pipeline.Config{Engine: def, Decoder: audio.Decoder{}, Models: models, Auth: testAuth{}})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pipeline: pipe, Stats: def, ModelName: "base"}))
+	defer srv.Close()
+	f := &fixture{url: srv.URL, key: testKey}
+	client := openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(f.key), option.WithMaxRetries(0))
+	list, err := client.Models.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	if !slices.Contains(ids, "small.en") || !slices.Contains(ids, "base") || !slices.Contains(ids, "whisper-1") {
+		t.Errorf("models %v", ids)
+	}
+	res, err := client.Audio.Transcriptions.New(t.Context(), openai.AudioTranscriptionNewParams{
+		File: openai.File(bytes.NewReader(testdata(t, "jfk.wav")), "jfk.wav", "audio/wav"), Model: "small.en"})
+	if err != nil || res.Text != "From small." || def.Calls() != 0 {
+		t.Errorf("small.en: %v %q, default engine calls %d", err, res.Text, def.Calls())
+	}
+	for _, tc := range []struct {
+		model  string
+		status int
+		says   string
+	}{
+		{"broken", 503, "could not be loaded"},
+		{"large-v9", 404, "small.en"},
+		{"/etc/passwd", 404, "does not exist"},
+		{"whisper-1", 200, ""},
+	} {
+		resp := f.post(t, "/v1/audio/transcriptions", testdata(t, "jfk.wav"), map[string]string{"model": tc.model})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.says) {
+			t.Errorf("%s: %d %s, want %d saying %q", tc.model, resp.StatusCode, b, tc.status, tc.says)
+		}
+	}
+	if def.Calls() != 1 {
+		t.Errorf("whisper-1 ran on the default model %d times, want 1", def.Calls())
 	}
 }

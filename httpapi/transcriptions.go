@@ -105,6 +105,7 @@ var arrays = []string{"timestamp_granularities", "include", "known_speaker_names
 type form struct {
 	file        []byte
 	filename    string
+	model       string // "" for the default model
 	format      string
 	stream      bool
 	words       bool
@@ -181,7 +182,7 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 	if err := f.read(fields, rt); err != nil {
 		return nil, err
 	}
-	if err := s.checkModel(one(fields, "model")); err != nil {
+	if f.model, err = s.checkModel(one(fields, "model")); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -403,13 +404,21 @@ func (s *Server) bodyError(err error) error {
 	return pipeline.InvalidParam("", "Malformed multipart body: %v.", err)
 }
 
-// checkModel accepts the served model's name, an alias, or none.
-func (s *Server) checkModel(name string) error {
+// checkModel accepts the served model's name, an alias, or none (all the
+// default model), or a model downloaded on this server, which it names.
+func (s *Server) checkModel(name string) (string, error) {
 	if name == "" || name == s.cfg.ModelName || slices.Contains(aliases, name) {
-		return nil
+		return "", nil
 	}
-	return &pipeline.Error{Kind: pipeline.NotFound, Param: "model", Code: "model_not_found",
-		Message: fmt.Sprintf("The model '%s' does not exist on this server; it serves '%s' (alias 'whisper-1').", name, s.cfg.ModelName)}
+	available := s.cfg.Pipeline.Models()
+	if slices.Contains(available, name) {
+		return name, nil
+	}
+	msg := fmt.Sprintf("The model '%s' does not exist on this server; it serves '%s' (alias 'whisper-1')", name, s.cfg.ModelName)
+	if len(available) > 0 {
+		msg += " and the downloaded models " + strings.Join(available, ", ")
+	}
+	return "", &pipeline.Error{Kind: pipeline.NotFound, Param: "model", Code: "model_not_found", Message: msg + "."}
 }
 
 // openAI serves /v1/audio/transcriptions and /v1/audio/translations in
@@ -521,7 +530,7 @@ func (s *Server) getTranscription(c *gin.Context) {
 func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
 	// Shaped answers are kept, so that a truncated one can be read on
 	// (GET /v1/transcriptions/{id}?cursor=...).
-	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Options: f.opts,
+	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Model: f.model, Options: f.opts,
 		Format: shape, Keep: shape != nil, NoVAD: f.noVAD, Chunking: f.chunking}
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter
@@ -614,6 +623,11 @@ func (s *Server) models() []model {
 	for _, a := range aliases {
 		ms = append(ms, model{ID: a, Object: "model", OwnedBy: "earshot"})
 	}
+	for _, name := range s.cfg.Pipeline.Models() {
+		if name != s.cfg.ModelName {
+			ms = append(ms, model{ID: name, Object: "model", OwnedBy: "earshot"})
+		}
+	}
 	return ms
 }
 
@@ -629,5 +643,6 @@ func (s *Server) getModel(c *gin.Context) {
 			return
 		}
 	}
-	s.fail(c, s.checkModel(id))
+	_, err := s.checkModel(id)
+	s.fail(c, err)
 }

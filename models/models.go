@@ -424,3 +424,15 @@ func verify(path string, info Info) error {
 	}
 	return nil
 }
+
+// Downloaded names the catalog's models that are in the cache, whole, in
+// catalog order.
+func (s *Store) Downloaded() []string {
+	var names []string
+	for _, i := range s.catalog() {
+		if s.Cached(i.Name) {
+			names = append(names, i.Name)
+		}
+	}
+	return names
+}

@@ -38,6 +38,16 @@ type Engine interface {
 	Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error)
 }
 
+// Models are the models a request may name besides the one Engine
+// serves: those downloaded, loaded on first use (transcribe.Engines).
+type Models interface {
+	// Available names the models a request may ask for, sorted.
+	Available() []string
+	// Engine is the named model's engine, loaded first if need be;
+	// release it when the request is done.
+	Engine(ctx context.Context, name string) (e Engine, release func(), err error)
+}
+
 // Formatter shapes transcriptions (agentmode).
 type Formatter interface {
 	Format(res *transcribe.Result, opts agentmode.Options) (*agentmode.Output, error)
@@ -50,6 +60,8 @@ type Config struct {
 	Engine    Engine
 	Decoder   audio.Decoder
 	Formatter Formatter
+	// Models serve requests that name another model; nil: only Engine.
+	Models Models
 	// Transcripts keeps results that callers may page through again
 	// (Request.Keep); nil keeps nothing.
 	Transcripts *transcripts.Store
@@ -121,7 +133,9 @@ type Request struct {
 	// (a live session's buffer); the pipeline does not keep them.
 	Samples []float32
 	// Name says where Audio came from ("a.wav"), for messages; may be "".
-	Name    string
+	Name string
+	// Model names one of Config.Models' models; "" is the default engine.
+	Model   string
 	Options transcribe.Options
 	// Format shapes the result with agentmode; nil leaves that to the
 	// surface (OpenAI's wire shapes are the HTTP surface's own).
@@ -257,6 +271,14 @@ func (p *Pipeline) Reformat(id string, opts agentmode.Options) (*agentmode.Outpu
 		return nil, p.classify(err)
 	}
 	return out, nil
+}
+
+// Models names the models a request may ask for besides the default one.
+func (p *Pipeline) Models() []string {
+	if p.cfg.Models == nil {
+		return nil
+	}
+	return p.cfg.Models.Available()
 }
 
 // Transcript is a stored transcript, whole.

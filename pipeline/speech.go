@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -26,13 +27,25 @@ const DefaultChunkAfter = 3 * time.Minute
 // into chunks decoded at once and stitched in order, no-speech segments
 // dropped, and a repetition loop retried without context, then flagged.
 func (p *Pipeline) decode(ctx context.Context, req Request, samples []float32, report func(Stage, float64, string)) (*transcribe.Result, error) {
+	eng := p.cfg.Engine
+	if req.Model != "" {
+		if p.cfg.Models == nil {
+			return nil, &Error{Kind: NotFound, Param: "model", Code: "model_not_found", Message: "This server serves one model; leave model out or use its name."}
+		}
+		e, release, err := p.cfg.Models.Engine(ctx, req.Model)
+		if err != nil {
+			return nil, modelError(req.Model, err)
+		}
+		defer release()
+		eng = e
+	}
 	o := req.Options
 	useVAD := p.cfg.VAD != nil && !req.NoVAD && o.Offset == 0 && o.Duration == 0
 	if !useVAD {
 		if req.Chunking != nil {
 			return nil, InvalidParam("chunking_strategy", "chunking_strategy needs voice activity detection, which is off for this request.")
 		}
-		return p.whisper(ctx, req, samples, transcribe.TimeMap{}, report, 6, 94)
+		return p.whisper(ctx, eng, req, samples, transcribe.TimeMap{}, report, 6, 94)
 	}
 	sv := transcribe.DefaultServerVAD()
 	if req.Chunking != nil {
@@ -58,10 +71,10 @@ func (p *Pipeline) decode(ctx context.Context, req Request, samples []float32, r
 		if err != nil {
 			return nil, err
 		}
-		if res, err = p.whisper(ctx, req, spliced, m, report, 6, 94); err != nil {
+		if res, err = p.whisper(ctx, eng, req, spliced, m, report, 6, 94); err != nil {
 			return nil, err
 		}
-	} else if res, err = p.chunked(ctx, req, samples, sv.Chunks(samples, speech), report); err != nil {
+	} else if res, err = p.chunked(ctx, eng, req, samples, sv.Chunks(samples, speech), report); err != nil {
 		return nil, err
 	}
 	res.VAD, res.Speech, res.Duration = p.cfg.VAD.Name(), speech, duration
@@ -70,9 +83,9 @@ func (p *Pipeline) decode(ctx context.Context, req Request, samples []float32, r
 
 // whisper runs one engine request on samples whose times m maps back to
 // the audio's, delivering each kept segment, remapped, as it comes.
-func (p *Pipeline) whisper(ctx context.Context, req Request, samples []float32, m transcribe.TimeMap, report func(Stage, float64, string), from, to float64) (*transcribe.Result, error) {
+func (p *Pipeline) whisper(ctx context.Context, eng Engine, req Request, samples []float32, m transcribe.TimeMap, report func(Stage, float64, string), from, to float64) (*transcribe.Result, error) {
 	run := func(o transcribe.Options, onSegment func(transcribe.Segment) error) (*transcribe.Result, error) {
-		res, err := p.cfg.Engine.Transcribe(ctx, transcribe.Request{
+		res, err := eng.Transcribe(ctx, transcribe.Request{
 			Samples: samples,
 			Options: o,
 			OnSegment: func(seg transcribe.Segment) error {
@@ -116,7 +129,7 @@ func (p *Pipeline) whisper(ctx context.Context, req Request, samples []float32, 
 // chunked decodes each chunk on its own, as many at once as the pipeline
 // allows, and stitches them in order; segments are delivered in order as
 // the chunks before them finish.
-func (p *Pipeline) chunked(ctx context.Context, req Request, samples []float32, chunks []transcribe.Chunk, report func(Stage, float64, string)) (*transcribe.Result, error) {
+func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples []float32, chunks []transcribe.Chunk, report func(Stage, float64, string)) (*transcribe.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	parallel := max(1, p.cfg.ChunkParallel)
@@ -159,7 +172,7 @@ func (p *Pipeline) chunked(ctx context.Context, req Request, samples []float32, 
 				one := req
 				one.OnSegment = nil // delivered in order below
 				one.Options.NoContext = true
-				res, err = p.whisper(ctx, one, spliced, m, func(Stage, float64, string) {}, 0, 0)
+				res, err = p.whisper(ctx, eng, one, spliced, m, func(Stage, float64, string) {}, 0, 0)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -203,6 +216,19 @@ func (p *Pipeline) chunked(ctx context.Context, req Request, samples []float32, 
 		out.Timings.TotalMS += r.Timings.TotalMS
 	}
 	return out, nil
+}
+
+// modelError is a named model that cannot serve the request now.
+func modelError(name string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, transcribe.ErrModelsBusy) {
+		return &Error{Kind: Unavailable, Param: "model", Code: "models_busy", Err: err, RetryAfter: DefaultRetryAfter,
+			Message: "Every model this server keeps loaded is in use, so " + name + " cannot be loaded now; retry in a moment."}
+	}
+	return &Error{Kind: Unavailable, Param: "model", Code: "model_unavailable", Err: err,
+		Message: "The model " + name + " could not be loaded: " + err.Error() + "."}
 }
 
 // droppable is whisper's own test for a segment that is not speech.

@@ -26,6 +26,7 @@ type pipelineConfig struct {
 	store    *transcripts.Store
 	auth     pipeline.Authenticator
 	vad      transcribe.VAD
+	models   pipeline.Models
 	parallel int // chunks of one request decoded at once
 	log      *slog.Logger
 }
@@ -51,6 +52,7 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 		Transcripts:   c.store,
 		Auth:          c.auth,
 		VAD:           c.vad,
+		Models:        c.models,
 		ChunkParallel: c.parallel,
 		Logger:        c.log,
 	}), nil
@@ -153,4 +155,42 @@ func loadVAD(ms *models.Store, noVAD, gpu bool, log *slog.Logger) (vad transcrib
 		return transcribe.EnergyVAD{}, func() {}
 	}
 	return v, func() { v.Close() }
+}
+
+// modelSet serves requests that name a downloaded model other than the
+// default one: loaded on first use, a few at a time (transcribe.Engines).
+// A request never names a path, only a model of the catalog in the cache.
+type modelSet struct {
+	engines *transcribe.Engines
+	store   *models.Store
+	skip    string // the default model, served by the main engine
+}
+
+func newModelSet(store *models.Store, skip string, gpu bool, eo transcribe.EngineOptions, mo transcribe.EnginesOptions) *modelSet {
+	load := func(name string) (*transcribe.Engine, error) {
+		path, err := store.Resolve(name)
+		if err != nil {
+			return nil, err
+		}
+		return whisper.NewEngine(path, whisper.LoadOptions{GPU: gpu}, eo)
+	}
+	return &modelSet{engines: transcribe.NewEngines(load, mo), store: store, skip: skip}
+}
+
+func (m *modelSet) Available() []string {
+	var names []string
+	for _, n := range m.store.Downloaded() {
+		if n != m.skip {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func (m *modelSet) Engine(ctx context.Context, name string) (pipeline.Engine, func(), error) {
+	e, release, err := m.engines.Get(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, release, nil
 }

@@ -50,6 +50,8 @@ type serveConfig struct {
 	userHome        string
 	keyStore        keyStoreConfig
 	noVAD           bool
+	maxModels       int
+	modelTTL        time.Duration
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -106,6 +108,8 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	keyStoreFlags(cmd, &c.keyStore)
+	f.IntVar(&c.maxModels, "max-models", 2, "downloaded models besides --model that requests may name, loaded at once (0: only --model)")
+	f.DurationVar(&c.modelTTL, "model-ttl", 10*time.Minute, "unload a model requests named after it has been idle this long")
 	f.BoolVar(&c.noVAD, "no-vad", false, "let whisper hear all of the audio: no voice activity detection before it (a request can also say vad=false)")
 	return cmd
 }
@@ -162,7 +166,14 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	}
 	vad, closeVAD := loadVAD(models, c.noVAD, c.gpu, log)
 	defer closeVAD()
+	var named pipeline.Models
+	if c.maxModels > 0 {
+		ms := newModelSet(models, modelName, c.gpu, engine.Options(), transcribe.EnginesOptions{Max: c.maxModels, IdleTTL: c.modelTTL})
+		defer ms.engines.Close()
+		named = ms
+	}
 	pipe, err := newPipeline(pipelineConfig{
+		models:   named,
 		vad:      vad,
 		parallel: engine.Options().Workers,
 		engine:   engine,
