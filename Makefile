@@ -108,7 +108,7 @@ examples: build
 	@echo "== examples"; examples/run.sh $(BIN)
 
 bench: build
-	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN)
+	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN) -vad "$$($(BIN) models vad 2>/dev/null || true)" $(BENCHFLAGS)
 
 # Agent mode's evaluation: Disfl-QA dev, SNIPS commands joined into
 # multi-intent utterances, and speed on one core (pure Go, no whisper.cpp).

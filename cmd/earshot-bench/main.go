@@ -39,7 +39,8 @@ func main() {
 		runs        = flag.Int("runs", 5, "runs per measurement")
 		threads     = flag.Int("threads", 2, "threads per request")
 		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
-		only        = flag.String("only", "", "print one table: engine, http or decode (default all)")
+		only        = flag.String("only", "", "print one table: engine, http, speech or decode (default all)")
+		vadPath     = flag.String("vad", "", "Silero VAD model (ggml) for the speech table (default: the energy VAD only)")
 		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs")
 	)
 	flag.Parse()
@@ -52,6 +53,9 @@ func main() {
 	}
 	if err == nil && (*only == "" || *only == "http") {
 		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, *load)
+	}
+	if err == nil && (*only == "" || *only == "speech") {
+		err = speechBench(model, *vadPath, filepath.Dir(*wav), *runs, *threads)
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
