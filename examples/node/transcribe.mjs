@@ -34,3 +34,27 @@ for await (const event of stream) {
   }
 }
 console.log(`streamed ${deltas.length} characters`);
+
+// OpenAI's newer fields: token log probabilities, chunking at pauses, and
+// the diarization earshot does not do (a 400 that names the field).
+const detailed = await client.audio.transcriptions.create({
+  file: fs.createReadStream(file),
+  model: "gpt-4o-transcribe",
+  include: ["logprobs"],
+  chunking_strategy: "auto",
+});
+if (!Array.isArray(detailed.logprobs) || detailed.usage?.type !== "duration") {
+  throw new Error(`include=logprobs: ${JSON.stringify(detailed).slice(0, 200)}`);
+}
+console.log(`${detailed.logprobs.length} tokens with log probabilities`);
+try {
+  await client.audio.transcriptions.create({
+    file: fs.createReadStream(file),
+    model: "gpt-4o-transcribe",
+    known_speaker_names: ["agent", "customer"],
+  });
+  throw new Error("known_speaker_names was accepted");
+} catch (err) {
+  if (!(err instanceof OpenAI.BadRequestError) || err.param !== "known_speaker_names[]") throw err;
+  console.log(`diarization refused: ${err.message}`);
+}
