@@ -192,10 +192,15 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 	if streamErr != nil {
 		return nil, streamErr
 	}
+	// The error that stopped the others, not the cancellations it caused.
+	var first error
 	for _, err := range errs {
-		if err != nil {
-			return nil, err
+		if err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
 		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
