@@ -1,6 +1,11 @@
 package agentmode
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/earshot-dev/earshot/agentmode/repair"
+)
 
 // Intent kinds.
 const (
@@ -105,35 +110,19 @@ var prepositions = setOf("at in on to for from by with about of into onto out du
 	"near around over under between within without via per")
 
 func (d *doc) segmentSentence(s []int) {
-	// "If it rains, then cancel the picnic" is one request ("When is
-	// ..." is a question, not a subordinate clause).
-	_, sub := subordinators[d.words[s[0]].lower]
-	sub = sub && !d.questionStart(s, 0)
-	for b := 2; b < len(s)-1; b++ {
-		if d.words[s[b]].lower == "and" && b+1 < len(s) && d.words[s[b+1]].lower == "i" && b < 3 {
-			continue // "my wife and I want ..."
+	for b := 1; b < len(s)-1; b++ {
+		n, ok := d.candidateAt(s, b)
+		if !ok {
+			continue
 		}
-		prev := d.words[s[b-1]]
-		n, strong := d.connectorAt(s, b)
-		split := false
-		switch {
-		case n > 0 && strong:
-			split = b+n < len(s) && (d.clauseStart(s, b+n, true) || d.isRequest(s[:b]))
-		case sub:
-		case n > 0:
-			split = b+n < len(s) && d.joins(s[:b], s, b+n)
-		case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
-			// "Add this to my playlist, book a table for two." (Only at a
-			// comma: a colon or a semicolon is more often inside a title.)
-			_, dangling := cannotEndClause[prev.lower]
-			split = !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
-		}
-		if !split || d.setup(s[:b]) {
-			continue // "Open Spotify and play some jazz" is one request
+		p := d.splitProbability(s, b, n)
+		if p < d.minConf {
+			continue // not sure enough: the words stay one request
 		}
 		if n > 0 {
-			d.remove(Discourse, s[b:b+n]...)
+			d.removeConf(Discourse, p, s[b:b+n]...)
 		}
+		d.boundaries[s[b+n]] = p
 		kind := d.kindOf(s[:b])
 		mark := "."
 		if kind == Question {
@@ -143,6 +132,165 @@ func (d *doc) segmentSentence(s []int) {
 		d.segmentSentence(s[b+n:])
 		return
 	}
+}
+
+// candidateAt reports whether a new request may start at s[b] (after a
+// connector of n words at s[b:], or after a comma when n is 0) and is not
+// ruled out: "my wife and I", a clause that opens an app ("Open Spotify
+// and play some jazz" is one request), a conditional's comma ("If it
+// rains, cancel the picnic").
+func (d *doc) candidateAt(s []int, b int) (n int, ok bool) {
+	if b < 1 || b >= len(s)-1 {
+		return 0, false
+	}
+	prev := d.words[s[b-1]]
+	n, strong := d.connectorAt(s, b)
+	switch {
+	case n > 0:
+	case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
+		// (Only at a comma: a colon or a semicolon is more often inside a title.)
+	default:
+		return 0, false
+	}
+	if b+n >= len(s) {
+		return 0, false
+	}
+	if d.words[s[b]].lower == "and" && d.words[s[b+1]].lower == "i" && b < 3 {
+		return 0, false // "my wife and I want ..."
+	}
+	// "If it rains, then cancel the picnic" is one request ("When is
+	// ..." is a question, not a subordinate clause).
+	_, sub := subordinators[d.words[s[0]].lower]
+	if sub && !d.questionStart(s, 0) && !strong {
+		return 0, false
+	}
+	if d.setup(s[:b]) {
+		return 0, false
+	}
+	// "eggs, milk, and bread": the last item of a list, after an earlier
+	// comma, when no request starts after the connector.
+	if strings.HasSuffix(prev.trail, ",") && !d.clauseStart(s, b+n, false) {
+		for _, i := range s[max(0, b-4) : b-1] {
+			if strings.HasSuffix(d.words[i].trail, ",") {
+				return 0, false
+			}
+		}
+	}
+	return n, true
+}
+
+// ruleSplit is what the hand-written rules say about a candidate: a strong
+// connector before a request (or after one); a weak connector or a comma
+// where a command or question is followed by another request. The
+// boundary model takes it as one of its features.
+func (d *doc) ruleSplit(s []int, b, n int) bool {
+	_, strong := d.connectorAt(s, b)
+	switch {
+	case n > 0 && strong:
+		return d.clauseStart(s, b+n, true) || d.isRequest(s[:b])
+	case n > 0:
+		return d.joins(s[:b], s, b+n)
+	}
+	_, dangling := cannotEndClause[d.words[s[b-1]].lower]
+	return !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
+}
+
+// splitProbability is the boundary model's probability that a new
+// request starts at s[b+n].
+func (d *doc) splitProbability(s []int, b, n int) float64 {
+	return d.split.Probability(d.boundaryFeatures(s, b, n))
+}
+
+// boundaryFeatures describes a candidate boundary for the boundary model.
+func (d *doc) boundaryFeatures(s []int, b, n int) []string {
+	w := func(j int) word {
+		if j < 0 || j >= len(s) {
+			return word{lower: "<none>"}
+		}
+		return d.words[s[j]]
+	}
+	cls := func(j int) string {
+		x := w(j)
+		if x.lower == "<none>" {
+			return "<none>"
+		}
+		return repair.Class(x.lower, j > 0 && isUpperStart(x.core) && x.lower != "i")
+	}
+	yn := func(v bool) string {
+		if v {
+			return "y"
+		}
+		return "n"
+	}
+	conn := ","
+	if n > 0 {
+		parts := make([]string, n)
+		for j := range n {
+			parts[j] = w(b + j).lower
+		}
+		conn = strings.Join(parts, " ")
+		if strings.HasSuffix(w(b-1).trail, ",") {
+			conn = ", " + conn
+		}
+	}
+	r := b + n // the first word of what would be the next request
+	rule := yn(d.ruleSplit(s, b, n))
+	lk := d.kindOf(s[:b])
+	_, cv := commandVerbs[w(r).lower]
+	_, wh := whStarts[w(r).lower]
+	leftVerb := false
+	for _, i := range s[:b] {
+		if _, ok := commandVerbs[d.words[i].lower]; ok {
+			leftVerb = true
+			break
+		}
+	}
+	capL, capR := yn(isUpperStart(w(b-1).core)), yn(isUpperStart(w(r).core) && w(r).lower != "i")
+	return []string{
+		"bias",
+		"rule=" + rule,
+		"rule|conn=" + rule + "|" + conn,
+		"conn=" + conn,
+		"lk=" + lk,
+		"lk|conn=" + lk + "|" + conn,
+		"lk|rule=" + lk + "|" + rule,
+		"cs=" + yn(d.clauseStart(s, r, false)) + "|" + yn(d.clauseStart(s, r, true)),
+		"qs=" + yn(d.questionStart(s, r)),
+		"cs|conn=" + yn(d.clauseStart(s, r, false)) + "|" + conn,
+		"cv+1=" + yn(cv) + "|" + lk,
+		"wh+1=" + yn(wh) + "|" + lk,
+		"w-1=" + w(b-1).lower,
+		"w-2|w-1=" + w(b-2).lower + "|" + w(b-1).lower,
+		"w+1=" + w(r).lower,
+		"w+1|w+2=" + w(r).lower + "|" + w(r+1).lower,
+		"w-1|w+1=" + w(b-1).lower + "|" + w(r).lower,
+		"c-1=" + cls(b-1),
+		"c+1=" + cls(r),
+		"c-1|c+1=" + cls(b-1) + "|" + cls(r),
+		"c+1|c+2=" + cls(r) + "|" + cls(r+1),
+		"c-1|conn|c+1=" + cls(b-1) + "|" + conn + "|" + cls(r),
+		"cap=" + capL + capR,
+		"cap|conn=" + capL + capR + "|" + conn,
+		"llen=" + lenBucket(b),
+		"rlen=" + lenBucket(len(s)-r),
+		"first=" + w(0).lower,
+		"first|w+1=" + w(0).lower + "|" + w(r).lower,
+		"leftverb=" + yn(leftVerb) + "|" + yn(cv),
+	}
+}
+
+func lenBucket(n int) string {
+	switch {
+	case n <= 3:
+		return strconv.Itoa(n)
+	case n <= 5:
+		return "4-5"
+	case n <= 8:
+		return "6-8"
+	case n <= 12:
+		return "9-12"
+	}
+	return "13+"
 }
 
 // connectorAt returns the length of a connector at s[b:] and whether it is

@@ -47,12 +47,16 @@ type agentJSON struct {
 }
 
 type intentJSON struct {
-	Kind       string     `json:"kind"`
-	Text       string     `json:"text"`
-	Start      *float64   `json:"start,omitempty"`
-	End        *float64   `json:"end,omitempty"`
-	Confidence *float64   `json:"confidence,omitempty"`
-	Words      []wordJSON `json:"words,omitempty"`
+	Kind       string   `json:"kind"`
+	Text       string   `json:"text"`
+	Start      *float64 `json:"start,omitempty"`
+	End        *float64 `json:"end,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	// Boundary is the boundary model's confidence that this intent is a
+	// request of its own, where the model split it from the one before
+	// (absent where a sentence end of the input did).
+	Boundary *float64   `json:"boundary_confidence,omitempty"`
+	Words    []wordJSON `json:"words,omitempty"`
 }
 
 type cleanJSON struct {
@@ -77,10 +81,11 @@ type wordJSON struct {
 }
 
 type removedJSON struct {
-	Kind  Kind     `json:"kind"`
-	Text  string   `json:"text"`
-	Start *float64 `json:"start,omitempty"`
-	End   *float64 `json:"end,omitempty"`
+	Kind       Kind     `json:"kind"`
+	Text       string   `json:"text"`
+	Confidence float64  `json:"confidence"`
+	Start      *float64 `json:"start,omitempty"`
+	End        *float64 `json:"end,omitempty"`
 }
 
 type rawJSON struct {

@@ -43,7 +43,7 @@ func textPager(in input, d *doc, opts Options) pager {
 		for j < len(d.words) && d.removed[j] != "" && d.group[j] == d.group[i] {
 			j++
 		}
-		r := removal{json: removedJSON{Kind: d.removed[i], Text: joinWords(d.orig[i:j])}, anchor: end}
+		r := removal{json: removedJSON{Kind: d.removed[i], Text: joinWords(d.orig[i:j]), Confidence: *prob(d.conf[d.group[i]])}, anchor: end}
 		if d.orig[i].timed {
 			r.json.Start, r.json.End = seconds(d.orig[i].start), seconds(d.orig[j-1].end)
 		}
@@ -82,6 +82,9 @@ func textPager(in input, d *doc, opts Options) pager {
 				it := intentJSON{Kind: d.kindOf(units[u]), Text: joinWords(ws)}
 				if level <= len(levels)+1 {
 					it.Start, it.End, it.Confidence = timing(ws)
+					if p, ok := d.boundaries[units[u][0]]; ok && lo == 0 {
+						it.Boundary = prob(p)
+					}
 				}
 				if withWords {
 					it.Words = wordDetail(ws)
