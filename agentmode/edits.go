@@ -150,6 +150,12 @@ func (d *doc) repetitions(english bool) {
 					if _, ok := exemptRepeats[w.norm]; ok || isNumeric(w.norm) {
 						continue
 					}
+					// Only a function word said twice is surely a slip
+					// ("the the", "I I"); a content word twice is as often
+					// a title or a name ("Natsu Natsu", "amor amor").
+					if !english || !functionWord(w.lower) {
+						continue
+					}
 					// "the Free for All show, show me the times": the second
 					// starts a new request.
 					if w.pauseMark() && d.clauseStart(cur, a+1, false) {
@@ -161,6 +167,17 @@ func (d *doc) repetitions(english bool) {
 			}
 		}
 	}
+}
+
+// functionWord reports whether a lower-case English word is of a closed
+// class: an article, pronoun, preposition, auxiliary, conjunction,
+// wh-word or the like.
+func functionWord(lower string) bool {
+	switch repair.Class(lower, false) {
+	case "WH", "DET", "PDET", "PREP", "AUX", "PRON", "CONJ", "NEG", "QUANT":
+		return true
+	}
+	return false
 }
 
 // crossesSentence reports whether a sentence ends inside the words idx

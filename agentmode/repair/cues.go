@@ -165,6 +165,12 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		if i >= 2 && words[i-2].Lower == "there" {
 			return true // "there is no ..."
 		}
+		// A bare "no" between words of different classes, with no pause
+		// on either side, is a determiner: "a day no pigs would die".
+		if i > 0 && !prevComma && !words[i].Comma && next != "" && i+1 < len(words) &&
+			class(words[i-1]) != class(words[i+1]) && class(words[i+1]) == "S" {
+			return true
+		}
 	case "i'm sorry":
 		return next == "for" || next == "about" || next == "to" || next == "that" || next == "but" || i == 0
 	case "actually":

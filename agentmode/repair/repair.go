@@ -413,6 +413,12 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 				if words[i].Boundary {
 					break // a reparandum may start a request, not swallow one
 				}
+				// Nor reach back over an "and" or "then" with words after
+				// it: "rate this book four stars and a day no pigs would
+				// die ..." takes back no request.
+				if i > 0 && i < c-1 && i-1 >= 0 && (words[i-1].Lower == "and" || words[i-1].Lower == "then") {
+					break
+				}
 			}
 		}
 		c = k
