@@ -214,6 +214,7 @@ func rawPager(in input, opts Options) pager {
 		segWords[i] = strings.Fields(s.Text)
 	}
 	wordsIn := func(u int) int { return len(segWords[u]) }
+	wordsOf := segmentWords(res)
 	build := func(from, to pos, level int, t tail) any {
 		out := rawJSON{
 			head:         in.head(Raw, opts, level > 3),
@@ -233,7 +234,7 @@ func rawPager(in input, opts Options) pager {
 				rs.Tokens = s.Tokens
 			}
 			if level < 2 && len(res.Words) > 0 && lo == 0 && hi == len(segWords[u]) {
-				out.Words = append(out.Words, transcribe.Words([]transcribe.Segment{s})...)
+				out.Words = append(out.Words, wordsOf[u]...)
 			}
 			text.WriteString(rs.Text)
 			out.Segments = append(out.Segments, rs)
@@ -245,4 +246,24 @@ func rawPager(in input, opts Options) pager {
 		return out
 	}
 	return pager{prefix: "r", units: len(segs), wordsIn: wordsIn, levels: []string{"tokens", "words"}, build: build}
+}
+
+// segmentWords hands out the result's own words (whisper's, or those of an
+// OpenAI verbose_json transcript) to the segments they were said in: the
+// one whose span holds the word's middle, else the last that starts
+// before it.
+func segmentWords(res *transcribe.Result) [][]transcribe.Word {
+	out := make([][]transcribe.Word, len(res.Segments))
+	if len(res.Segments) == 0 {
+		return out
+	}
+	u := 0
+	for _, w := range res.Words {
+		mid := (w.Start + w.End) / 2
+		for u+1 < len(res.Segments) && res.Segments[u+1].Start <= mid && mid >= res.Segments[u].End {
+			u++
+		}
+		out[u] = append(out[u], w)
+	}
+	return out
 }
