@@ -363,7 +363,7 @@ func sortStrings(s []string) {
 	}
 }
 
-// TestBudgets pages through a long transcript at every budget from 50 to
+// TestBudgets pages through a long transcript at every budget from 80 to
 // 400 tokens and at steps up to 5000: no page exceeds its budget, and the
 // pages hold every intent's words exactly once, in order.
 func TestBudgets(t *testing.T) {
@@ -378,14 +378,14 @@ func TestBudgets(t *testing.T) {
 		want = append(want, norms(it.Text)...)
 	}
 	var budgets []int
-	for b := 50; b <= 400; b++ {
+	for b := 80; b <= 400; b++ {
 		budgets = append(budgets, b)
 	}
 	for b := 400; b <= 5000; b += 37 {
 		budgets = append(budgets, b)
 	}
 	if testing.Short() || raceDetector {
-		budgets = []int{50, 51, 52, 53, 60, 77, 120, 199, 333, 1000, 2500, 5000}
+		budgets = []int{80, 81, 82, 83, 90, 97, 120, 199, 333, 1000, 2500, 5000}
 	}
 	for _, budget := range budgets {
 		var got []string
@@ -579,7 +579,7 @@ func TestSchema(t *testing.T) {
 	for _, opts := range []agentmode.Options{
 		{Mode: agentmode.Raw}, {Mode: agentmode.Clean, Words: true}, {Mode: agentmode.Agent, Words: true},
 		{Mode: agentmode.Agent, MaxTokens: 200, TranscriptID: "t1"}, {Mode: agentmode.Raw, MaxTokens: 300},
-		{Mode: agentmode.Agent, MaxTokens: 50},
+		{Mode: agentmode.Agent, MaxTokens: 100},
 	} {
 		out, err := f.Format(res, opts)
 		if err != nil {

@@ -263,12 +263,15 @@ func fit(p pager, enc *tokens.Encoding, opts Options) (*Output, error) {
 			ErrBudget, budget, out.Tokens, enc.Name())
 	}
 	n := p.wordsIn(from.unit)
-	for ; level <= len(p.levels)+2; level++ {
+	// (Dropping more than the text, the language or the budget itself,
+	// would cut what the answer cannot then say it cut: such a budget is
+	// too small.)
+	for ; level <= len(p.levels)+1; level++ {
 		if _, ok := try(pos{from.unit, from.word + 1}, level); ok {
 			break
 		}
 	}
-	if level > len(p.levels)+2 {
+	if level > len(p.levels)+1 {
 		least, _ := try(pos{from.unit, from.word + 1}, level-1)
 		return nil, fmt.Errorf("%w: max_tokens %d is less than the %d this answer needs at the least (%s)",
 			ErrBudget, budget, least.Tokens, enc.Name())
