@@ -103,6 +103,13 @@ func (d *doc) fragment(s []int) bool {
 	if !prep && !isNumeric(d.words[s[0]].norm) {
 		return false
 	}
+	// "At 4 am book a bar ...", "Out of 6 give X a 1": a request after
+	// the phrase that sets it up.
+	for _, i := range s[1:] {
+		if _, ok := commandVerbs[d.words[i].lower]; ok {
+			return false
+		}
+	}
 	return d.kindOf(s) == Statement
 }
 
@@ -322,60 +329,51 @@ func (d *doc) plain(s []int, b, n int) bool {
 }
 
 // clauseStart reports whether the words at s[j:] start a request or a
-// question: a command verb, "please", "can you", a wh-word followed by a
-// verb, an auxiliary followed by its subject, "let's", or (with loose)
-// "I want ...".
+// question: a way of asking (opensRequest), a command verb, a question of
+// its own (questionStart), "how many", "what ..." after "and", or (with
+// loose) an auxiliary followed by anything.
 func (d *doc) clauseStart(s []int, j int, loose bool) bool {
-	if j >= len(s) {
+	if j+1 >= len(s) {
 		return false
 	}
-	w := d.words[s[j]]
-	next := ""
-	if j+1 < len(s) {
-		next = d.words[s[j+1]].lower
-	}
-	if len(s)-j < 2 {
-		return false
-	}
-	switch {
-	case w.lower == "please", w.lower == "let's", w.lower == "lets", w.lower == "let" && (next == "me" || next == "us"):
-		return true
-	case w.lower == "don't" || w.lower == "do" && next == "not":
-		return true
-	case w.lower == "i'd" && (next == "like" || next == "love"), w.lower == "i'm" && next == "looking":
-		return true
-	case w.lower == "i":
-		_, ok := wantVerbs[next]
-		return ok
-	case (w.lower == "wish" || w.lower == "want" || w.lower == "need" || w.lower == "like") && next == "to":
-		return true
-	case w.lower == "looking" && next == "for", w.lower == "am" && next == "looking":
+	w, next := d.words[s[j]].lower, d.words[s[j+1]].lower
+	if opensRequest(w, next) || d.questionStart(s, j) {
 		return true
 	}
-	if _, ok := commandVerbs[w.lower]; ok {
+	if _, ok := commandVerbs[w]; ok {
 		// "play" and "book" are verbs here; "the book" is not.
 		return true
 	}
-	if _, ok := whStarts[w.lower]; ok {
-		if strings.Contains(w.lower, "'") {
-			return true
-		}
+	if _, ok := whStarts[w]; ok {
 		switch next {
 		case "many", "much", "long", "far", "old", "about", "kind", "type", "sort", "time", "times":
 			return true
 		}
-		// A wh-word with its verb within three words: "what times will ...".
-		for k := j + 1; k < len(s) && k <= j+3; k++ {
-			if _, aux := auxiliaries[d.words[s[k]].lower]; aux {
-				return true
-			}
-		}
 		// After "and" or a comma, "what ..." asks anew.
-		return w.lower == "what" || w.lower == "how"
+		return w == "what" || w == "how"
 	}
-	if _, ok := auxiliaries[w.lower]; ok {
-		_, subj := subjects[next]
-		return subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) || (loose && next != "")
+	_, aux := auxiliaries[w]
+	return aux && loose
+}
+
+// opensRequest reports whether a request starts with the words first,
+// next: "please", "let's", "let me", "don't", "I'd like", "I want", "I'm
+// looking", "looking for", "wish to", "need to".
+func opensRequest(first, next string) bool {
+	switch {
+	case first == "please", first == "let's", first == "lets", first == "let" && (next == "me" || next == "us"):
+		return true
+	case first == "don't" || first == "do" && next == "not":
+		return true
+	case first == "i'd" && (next == "like" || next == "love"), first == "i'm" && next == "looking":
+		return true
+	case first == "i":
+		_, ok := wantVerbs[next]
+		return ok
+	case (first == "wish" || first == "want" || first == "need" || first == "like") && next == "to":
+		return true
+	case first == "looking" && next == "for", first == "am" && next == "looking":
+		return true
 	}
 	return false
 }
@@ -411,12 +409,13 @@ func (d *doc) joins(left, s []int, j int) bool {
 }
 
 // questionStart reports whether s[j:] starts a question of its own: a
-// wh-word with its verb, or an auxiliary with its subject.
+// wh-word with its verb (within three words, or contracted: "what's"),
+// or an auxiliary with its subject (auxQuestion).
 func (d *doc) questionStart(s []int, j int) bool {
 	if j+1 >= len(s) {
 		return false
 	}
-	w, next := d.words[s[j]].lower, d.words[s[j+1]].lower
+	w := d.words[s[j]].lower
 	if _, ok := whStarts[w]; ok {
 		if strings.Contains(w, "'") {
 			return true
@@ -428,11 +427,20 @@ func (d *doc) questionStart(s []int, j int) bool {
 		}
 		return false
 	}
-	if _, ok := auxiliaries[w]; ok {
-		_, subj := subjects[next]
-		return subj || isUpperStart(d.words[s[j+1]].core)
+	return d.auxQuestion(s, j)
+}
+
+// auxQuestion reports whether s[j:] starts with an auxiliary and its
+// subject: "is it", "can you", "does Madonna".
+func (d *doc) auxQuestion(s []int, j int) bool {
+	if j+1 >= len(s) {
+		return false
 	}
-	return false
+	if _, ok := auxiliaries[d.words[s[j]].lower]; !ok {
+		return false
+	}
+	_, subj := subjects[d.words[s[j+1]].lower]
+	return subj || isUpperStart(d.words[s[j+1]].core)
 }
 
 // cannotEndClause are words after which a comma is no clause boundary
@@ -481,17 +489,9 @@ func (d *doc) kindOf(s []int) string {
 	switch {
 	case (first == "can" || first == "could" || first == "would" || first == "will") && (next == "you" || next == "u"):
 		return Command // "Can you play ..." asks for an action
-	case first == "let's" || first == "lets" || first == "let" || first == "please" || first == "don't":
-		return Command
-	case first == "i'd" && (next == "like" || next == "love"):
-		return Command
-	case first == "i" && (next == "want" || next == "need" || next == "wanna" || next == "would" || next == "wish"):
+	case first == "let" || opensRequest(first, next) && !(first == "i" && (next == "like" || next == "am" || next == "'m" || next == "'d")):
 		return Command
 	case first == "remind" || first == "tell" || first == "show" || first == "give":
-		return Command
-	case first == "looking" && next == "for", first == "i'm" && next == "looking", first == "am" && next == "looking":
-		return Command
-	case (first == "wish" || first == "like" || first == "want" || first == "need") && next == "to":
 		return Command
 	case j > 0 && d.words[s[0]].lower == "please":
 		return Command
@@ -502,10 +502,8 @@ func (d *doc) kindOf(s []int) string {
 	if _, ok := whStarts[first]; ok {
 		return Question
 	}
-	if _, ok := auxiliaries[first]; ok {
-		if _, subj := subjects[next]; subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) {
-			return Question
-		}
+	if d.auxQuestion(s, j) {
+		return Question
 	}
 	if _, ok := commandVerbs[first]; ok {
 		return Command
