@@ -66,7 +66,7 @@ func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64,
 			cat = "words removed or kept wrongly"
 		}
 		r.categories[cat]++
-		if len(r.examples[cat]) < 3 {
+		if len(r.examples[cat]) < maxExamples {
 			r.examples[cat] = append(r.examples[cat], fmt.Sprintf("%q -> %q", text, intents))
 		}
 	}
@@ -78,7 +78,7 @@ func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64,
 		r.singles++
 		if len(intents) > 1 {
 			r.falseSplit++
-			if len(r.examples["single command split"]) < 3 {
+			if len(r.examples["single command split"]) < maxExamples {
 				r.examples["single command split"] = append(r.examples["single command split"], fmt.Sprintf("%q -> %q", c, intents))
 			}
 		}
@@ -137,8 +137,11 @@ func (d *destructive) add(set, input string, want, got []string) {
 	d.lostAny[set]++
 	if content {
 		d.lostCont[set]++
-		if len(d.examples[set]) < 3 {
+		if len(d.examples[set]) < maxExamples {
 			d.examples[set] = append(d.examples[set], fmt.Sprintf("%q lost %q", input, lost))
 		}
 	}
 }
+
+// maxExamples is how many examples of each kind of error are kept.
+var maxExamples = 3

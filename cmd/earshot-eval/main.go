@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -34,7 +35,25 @@ func main() {
 	k := flag.Int("k", 5, "folds")
 	joined := flag.Int("joined", 600, "joined multi-command utterances to build per fold")
 	seed := flag.Uint64("seed", 7, "seed for joining commands")
+	splitsOnly := flag.Bool("splits-only", false, "cross-validate only the boundary model (with the shipped repair model), quickly")
+	repairsOnly := flag.Bool("repairs-only", false, "cross-validate only the repair model on Disfl-QA (with the shipped boundary model), quickly")
+	examples := flag.Int("examples", 3, "examples to print of each kind of error")
 	flag.Parse()
+	maxExamples = *examples
+	if *repairsOnly {
+		if err := runRepairs(*disfl, *snipsTrain, *k); err != nil {
+			fmt.Fprintln(os.Stderr, "earshot-eval:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *splitsOnly {
+		if err := runSplits(*disfl, *snipsTrain, *k, *joined, *seed); err != nil {
+			fmt.Fprintln(os.Stderr, "earshot-eval:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*disfl, *snipsTrain, *snipsVal, *k, *joined, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-eval:", err)
 		os.Exit(1)
@@ -145,9 +164,82 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		{"measurement", "earshot", "target", "met"},
 		{fmt.Sprintf("30-word utterance, p99 (%d runs)", sp.shortRuns), fmt.Sprintf("%.3f ms", sp.shortP99), "< 1 ms", met(sp.shortP99 < 1)},
 		{"30-word utterance, p50", fmt.Sprintf("%.3f ms", sp.shortP50), "", ""},
+		{fmt.Sprintf("30-word utterance, p99 over %d utterances of each one's best of 3 runs", sp.shortTexts), fmt.Sprintf("%.3f ms", sp.shortBestP99), "", ""},
 		{fmt.Sprintf("1-hour transcript (%d words, word timestamps), p99 (%d runs)", sp.hourWords, sp.hourRuns), fmt.Sprintf("%.1f ms", sp.hourP99), "< 100 ms", met(sp.hourP99 < 100)},
 		{"1-hour transcript, p50", fmt.Sprintf("%.1f ms", sp.hourP50), "", ""},
 	})
+	return nil
+}
+
+// runRepairs cross-validates the repair model alone, for trying changes
+// to it quickly.
+func runRepairs(disflPaths, snipsTrain string, k int) error {
+	pairs, err := corpus.DisflQAFiles(disflPaths)
+	if err != nil {
+		return err
+	}
+	cmds, err := corpus.SNIPS(snipsTrain)
+	if err != nil {
+		return err
+	}
+	bm, err := boundary.Load()
+	if err != nil {
+		return err
+	}
+	var d disflResult
+	dt := newDestructive()
+	for fold := range k {
+		dTest, dTrain := recipe.Fold(pairs, fold, k)
+		_, sTrain := recipe.Fold(cmds, fold, k)
+		rt, _ := recipe.TrainRepair(dTrain, sTrain, 1)
+		if err := evalDisfl(agentmode.NewWith(repair.New(rt), bm), dTest, &d, dt); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("exact deletion-only %s, all %s, removed-word precision %s, recall %s; fluent originals losing a content word %d\n",
+		pct(d.del.agent.em/float64(d.del.n)), pct(d.all.agent.em/float64(d.all.n)), pct(d.del.agent.prec()), pct(d.del.agent.rec()),
+		dt.lostCont["Disfl-QA fluent originals"])
+	for _, e := range dt.examples["Disfl-QA fluent originals"] {
+		fmt.Println(" ", e)
+	}
+	return nil
+}
+
+// runSplits cross-validates the boundary model alone, for trying changes
+// to it quickly.
+func runSplits(disflPaths, snipsTrain string, k, joined int, seed uint64) error {
+	pairs, err := corpus.DisflQAFiles(disflPaths)
+	if err != nil {
+		return err
+	}
+	cmds, err := corpus.SNIPS(snipsTrain)
+	if err != nil {
+		return err
+	}
+	rm, err := repair.Load()
+	if err != nil {
+		return err
+	}
+	var in intentResult
+	dt := newDestructive()
+	for fold := range k {
+		_, dTrain := recipe.Fold(pairs, fold, k)
+		sTest, sTrain := recipe.Fold(cmds, fold, k)
+		f := agentmode.NewWith(rm, boundary.New(recipe.TrainBoundary(sTrain, dTrain, 1)))
+		if err := evalIntents(f, sTest, joined, seed+uint64(fold), &in, dt, "SNIPS train"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("multi-request commands, every request right %s; single commands split %s (%d of %d)\n",
+		pct(ratio(in.allRight, in.joined)), pct(ratio(in.falseSplit, in.singles)), in.falseSplit, in.singles)
+	for _, c := range sortedKeys(in.categories) {
+		fmt.Printf("  %s: %d\n", c, in.categories[c])
+	}
+	for _, c := range sortedKeys(in.examples) {
+		for _, e := range in.examples[c] {
+			fmt.Printf("  %s: %s\n", c, e)
+		}
+	}
 	return nil
 }
 
@@ -225,7 +317,9 @@ func printTable(rows [][]string) {
 
 type speed struct {
 	shortRuns, hourRuns, hourWords int
+	shortTexts                     int
 	shortP50, shortP99             float64
+	shortBestP99                   float64
 	hourP50, hourP99               float64
 }
 
@@ -252,16 +346,23 @@ func evalSpeed(f *agentmode.Formatter, pairs []corpus.Pair, cmds []string) (spee
 		}
 	}
 	var sp speed
-	var ds []float64
+	var ds, best []float64
 	for _, t := range texts {
-		start := time.Now()
-		if _, err := f.FormatText(t, opts); err != nil {
-			return sp, err
+		b := math.Inf(1)
+		for range 3 {
+			start := time.Now()
+			if _, err := f.FormatText(t, opts); err != nil {
+				return sp, err
+			}
+			d := float64(time.Since(start).Nanoseconds()) / 1e6
+			ds = append(ds, d)
+			b = min(b, d)
 		}
-		ds = append(ds, float64(time.Since(start).Nanoseconds())/1e6)
+		best = append(best, b)
 	}
-	sp.shortRuns = len(ds)
+	sp.shortRuns, sp.shortTexts = len(ds), len(texts)
 	sp.shortP50, sp.shortP99 = quantile(ds, 0.5), quantile(ds, 0.99)
+	sp.shortBestP99 = quantile(best, 0.99)
 
 	var sentences []string
 	for _, p := range pairs {

@@ -22,8 +22,11 @@ import (
 // Settings of the recipe.
 const (
 	RepairEpochs   = 12
-	LengthCost     = 1.0 // per reparandum word: precision over recall
+	LengthCost     = 2.0 // per reparandum word: precision over recall
 	BoundaryEpochs = 6
+	// JoinedPerCommand is how many joined utterances the boundary model
+	// learns from per command.
+	JoinedPerCommand = 2
 )
 
 // Joins are the ways people chain requests in one breath.
@@ -168,7 +171,7 @@ func fitScale(m *repair.Model, exs []repair.Example) float64 {
 func BoundaryExamples(cmds []string, pairs []corpus.Pair, seed uint64) []boundary.Example {
 	rng := rand.New(rand.NewPCG(seed, 4))
 	var exs []boundary.Example
-	for range 2 * len(cmds) {
+	for range JoinedPerCommand * len(cmds) {
 		j := Join(cmds, rng)
 		if rng.IntN(4) == 0 {
 			for i := range j.Parts {
