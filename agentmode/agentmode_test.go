@@ -467,6 +467,8 @@ func TestBadOptions(t *testing.T) {
 		{"cursor past the end", agentmode.Options{Mode: agentmode.Agent, Cursor: "a99"}},
 		{"cursor garbage", agentmode.Options{Mode: agentmode.Agent, Cursor: "a0.x"}},
 		{"raw from text", agentmode.Options{Mode: agentmode.Raw}},
+		{"min_confidence above 1", agentmode.Options{MinConfidence: 1.5}},
+		{"negative min_confidence", agentmode.Options{MinConfidence: -0.1}},
 	} {
 		if _, err := f.FormatText("Book a table. Play music.", tc.opts); !errors.Is(err, agentmode.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
