@@ -139,9 +139,12 @@ func (d *doc) repetitions(english bool) {
 					x, y := d.words[cur[a+j]], d.words[cur[a+n+j]]
 					same = x.norm != "" && x.norm == y.norm
 				}
-				// "to the The Sweet Suite playlist": a capital starts a title.
-				if first, second := d.words[cur[a]].core, d.words[cur[a+n]].core; same && first != second && isUpperStart(second) && !isUpperStart(first) {
-					same = false
+				// "to the The Sweet Suite playlist", "show the show The Son
+				// of Tarzan": a capital starts a title.
+				for j := 0; j < n && same; j++ {
+					if first, second := d.words[cur[a+j]].core, d.words[cur[a+n+j]].core; first != second && isUpperStart(second) && !isUpperStart(first) {
+						same = false
+					}
 				}
 				if !same || crossesSentence(d, cur[a:a+n]) {
 					continue

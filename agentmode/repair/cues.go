@@ -187,6 +187,12 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 	case "actually":
 		// Without a pause before it "actually" is an adverb: "I actually like it".
 		return !prevComma && !words[i].Comma
+	case "like":
+		// "What's the weather like when ...", "what does it look like where ...".
+		switch prev {
+		case "weather", "be", "is", "was", "it", "look", "looks", "sound", "sounds", "feel", "feels", "seem", "seems":
+			return true
+		}
 	case "hold on":
 		return next == "to" || next == "tight"
 	case "i want to know", "i should say":
