@@ -200,12 +200,20 @@ func isNumeric(s string) bool {
 	return s == "oh" || repair.IsNumber(s) // "oh" as in "five oh five"
 }
 
-// fillers removes filled pauses (English).
+// fillers removes filled pauses (English), but not one written with a
+// capital where no sentence starts: that is a name or a title ("show
+// creativity in Ah").
 func (d *doc) fillers() {
-	for _, i := range d.kept() {
-		if repair.IsFiller(d.words[i].lower) {
-			d.remove(Filler, i)
+	kept := d.kept()
+	for n, i := range kept {
+		w := d.words[i]
+		if !repair.IsFiller(w.lower) {
+			continue
 		}
+		if n > 0 && isUpperStart(d.orig[i].core) && !d.words[kept[n-1]].endsSentence() {
+			continue
+		}
+		d.remove(Filler, i)
 	}
 }
 

@@ -428,7 +428,9 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 		if l := words[k-1].Lower; l == "and" || l == "or" || l == "but" || l == "also" || l == "then" || words[k-1].Boundary {
 			break // "Will it rain and also will it snow?" asks twice
 		}
-		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma {
+		// ("show the show The Son of Tarzan": the second copy starts a title.)
+		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma &&
+			!(words[k+1].Cap && !words[1].Cap) {
 			fn(Edit{Start: 0, Cue: k, End: k}, restart)
 			break
 		}
