@@ -620,16 +620,16 @@ func TestConcurrent(t *testing.T) {
 
 func FuzzFormat(f *testing.F) {
 	for _, s := range []string{"", "um, book the, no wait, cancel it", "Dr. Who? I I mean it.", "日本語 uh 日本語", "a\x00b", "\xff\xfe"} {
-		f.Add(s, uint16(0), false)
-		f.Add(s, uint16(60), true)
+		f.Add(s, uint16(0), false, uint8(0))
+		f.Add(s, uint16(60), true, uint8(230))
 	}
 	fm := shared(f)
-	f.Fuzz(func(t *testing.T, text string, budget uint16, clean bool) {
+	f.Fuzz(func(t *testing.T, text string, budget uint16, clean bool, minConf uint8) {
 		mode := agentmode.Agent
 		if clean {
 			mode = agentmode.Clean
 		}
-		out, err := fm.FormatText(text, agentmode.Options{Mode: mode, MaxTokens: int(budget)})
+		out, err := fm.FormatText(text, agentmode.Options{Mode: mode, MaxTokens: int(budget), MinConfidence: float64(minConf) / 255})
 		if errors.Is(err, agentmode.ErrBudget) && budget > 0 {
 			return
 		}

@@ -187,6 +187,9 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 	case "actually":
 		// Without a pause before it "actually" is an adverb: "I actually like it".
 		return !prevComma && !words[i].Comma
+	case "tell me":
+		// "Please tell me what ...", "can you tell me", "want you to tell me".
+		return prev == "please" || prev == "you" || prev == "to" || prev == "and"
 	case "like":
 		// "What's the weather like when ...", "what does it look like where ...".
 		switch prev {
