@@ -14,7 +14,7 @@ import (
 type intentResult struct {
 	joined, allRight, segs, segsOK int
 	singles, falseSplit            int
-	categories                     map[string]int
+	categories, singleCats         map[string]int
 	examples                       map[string][]string
 }
 
@@ -23,7 +23,7 @@ type intentResult struct {
 // mode splits them back exactly; and that single commands stay whole.
 func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64, r *intentResult, dt *destructive, set string) error {
 	if r.categories == nil {
-		r.categories, r.examples = map[string]int{}, map[string][]string{}
+		r.categories, r.singleCats, r.examples = map[string]int{}, map[string]int{}, map[string][]string{}
 	}
 	g := rand.New(rand.NewPCG(seed, 3))
 	for range joined {
@@ -71,13 +71,18 @@ func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64,
 		}
 	}
 	for _, c := range cmds {
-		out, intents, err := agentText(f, c)
+		out, intents, byModel, err := agentSplits(f, c)
 		if err != nil {
 			return err
 		}
 		r.singles++
 		if len(intents) > 1 {
 			r.falseSplit++
+			cat := "single command split by the boundary model"
+			if slices.Contains(byModel, false) {
+				cat = "single command split at a sentence end of its own (a title with ! or ?)"
+			}
+			r.singleCats[cat]++
 			if len(r.examples["single command split"]) < maxExamples {
 				r.examples["single command split"] = append(r.examples["single command split"], fmt.Sprintf("%q -> %q", c, intents))
 			}

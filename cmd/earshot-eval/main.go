@@ -117,7 +117,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		{"exact match, deletion-only pairs", pct(em(d.del.unchanged, d.del.n)), pct(em(d.del.fillers, d.del.n)), pct(em(d.del.agent, d.del.n)), ">= 82%", met(em(d.del.agent, d.del.n) >= 0.82)},
 		{"exact match, all pairs", pct(em(d.all.unchanged, d.all.n)), pct(em(d.all.fillers, d.all.n)), pct(em(d.all.agent, d.all.n)), ">= 64%", met(em(d.all.agent, d.all.n) >= 0.64)},
 		{"kept-word F1, deletion-only pairs", pct(f1(d.del.unchanged, d.del.n)), pct(f1(d.del.fillers, d.del.n)), pct(f1(d.del.agent, d.del.n)), "", ""},
-		{"removed-word precision, deletion-only", "-", pct(d.del.fillers.prec()), pct(d.del.agent.prec()), ">= 97.5%", met(d.del.agent.prec() >= 0.975)},
+		{"removed-word precision, deletion-only", "-", pct2(d.del.fillers.prec()), pct2(d.del.agent.prec()), ">= 97.5%", met(d.del.agent.prec() >= 0.975)},
 		{"removed-word recall, deletion-only", "-", pct(d.del.fillers.rec()), pct(d.del.agent.rec()), "", ""},
 		{"fluent originals left unchanged", "100.0%", pct(ratio(d.fluentFillers, d.fluent)), pct(ratio(d.fluentAgent, d.fluent)), "", ""},
 		{"multi-request commands, every request right", "-", "-", pct(multi), ">= 95%", met(multi >= 0.95)},
@@ -152,7 +152,9 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 	for _, c := range sortedKeys(in.categories) {
 		rows = append(rows, []string{"SNIPS joined commands", c, fmt.Sprint(in.categories[c])})
 	}
-	rows = append(rows, []string{"SNIPS single commands", "split", fmt.Sprint(in.falseSplit)})
+	for _, c := range sortedKeys(in.singleCats) {
+		rows = append(rows, []string{"SNIPS single commands", c, fmt.Sprint(in.singleCats[c])})
+	}
 	printTable(rows)
 	for _, c := range sortedKeys(in.examples) {
 		for _, e := range in.examples[c] {
@@ -265,27 +267,41 @@ func norm(s string) []string {
 
 // agentText runs agent mode on text and returns its "text" and intents.
 func agentText(f *agentmode.Formatter, s string) (string, []string, error) {
+	text, intents, _, err := agentSplits(f, s)
+	return text, intents, err
+}
+
+// agentSplits is agentText with, for each intent after the first, whether
+// the boundary model split it off (rather than a sentence end).
+func agentSplits(f *agentmode.Formatter, s string) (string, []string, []bool, error) {
 	out, err := f.FormatText(s, agentmode.Options{Mode: agentmode.Agent})
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var doc struct {
 		Text    string `json:"text"`
 		Intents []struct {
-			Text string `json:"text"`
+			Text     string   `json:"text"`
+			Boundary *float64 `json:"boundary_confidence"`
 		} `json:"intents"`
 	}
 	if err := json.Unmarshal(out.JSON, &doc); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var intents []string
-	for _, it := range doc.Intents {
+	var byModel []bool
+	for i, it := range doc.Intents {
 		intents = append(intents, it.Text)
+		if i > 0 {
+			byModel = append(byModel, it.Boundary != nil)
+		}
 	}
-	return doc.Text, intents, nil
+	return doc.Text, intents, byModel, nil
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+func pct2(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
 
 func met(ok bool) string {
 	if ok {
