@@ -57,6 +57,9 @@ func (d *doc) segment() {
 		n, strong := d.connectorAt(s, 0)
 		if n > 0 && n < len(s) && (strong || d.clauseStart(s, n, true)) {
 			d.remove(Discourse, s[:n]...)
+			if p, ok := d.boundaries[s[0]]; ok && d.removed[s[0]] != "" {
+				d.boundaries[s[n]] = p // the request starts after the connector
+			}
 		}
 	}
 }
