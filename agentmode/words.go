@@ -204,9 +204,14 @@ func (d *doc) repairWords(idx []int) []repair.Word {
 		// anew: the repair model may neither read its first words as
 		// editing terms nor take back the request before it.
 		if i > 0 {
-			switch d.words[idx[i-1]].lower {
-			case "and", "then", "also", "plus":
-				out[i].Boundary = d.words[idx[i-1]].trail == "" && d.clauseStart(idx, i, false)
+			prev := d.words[idx[i-1]]
+			switch {
+			case prev.lower == "and" || prev.lower == "then" || prev.lower == "also" || prev.lower == "plus":
+				out[i].Boundary = prev.trail == "" && d.clauseStart(idx, i, false)
+			case strings.HasSuffix(prev.trail, ",") && i >= 2:
+				// "book four people at a bar, tell me when ...": after a
+				// whole command and a comma, a request starts anew.
+				out[i].Boundary = d.kindOf(idx[:i]) == Command && d.clauseStart(idx, i, false)
 			}
 		}
 	}

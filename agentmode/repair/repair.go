@@ -16,11 +16,22 @@
 // candidate is taken if its score is positive; then the next run is
 // considered, so one sentence can hold several repairs.
 //
-// The weights are learned (an averaged structured perceptron, Train) from the
-// Disfl-QA training set: disfluent questions paired with their fluent
+// The weights are learned (an averaged structured perceptron, Train) from
+// Disfl-QA train and dev: disfluent questions paired with their fluent
 // originals, where any reparandum start whose removal yields the original
-// counts as correct; the fluent originals themselves, and the same sentences
-// with filled pauses inserted, teach the model when not to edit. Editing
+// counts as correct; the fluent originals themselves, the same sentences
+// with filled pauses inserted, and SNIPS voice commands teach the model
+// when not to edit. A candidate's score becomes a confidence through a
+// logistic curve (Model.Confidence) fitted on the training examples'
+// best candidates; FindMin takes the caller's line.
+//
+// A repair never takes back a whole request: a word marked Boundary (a
+// request after "and then", set by the caller) starts no editing term
+// and no reparandum reaches back over it, nor over an "and" or "then".
+// This perceptron was kept over a CRF or a neural tagger because the
+// decision is one choice among a few dozen candidate starts per editing
+// term, which it scores in microseconds; the misses that remain are
+// mostly repairs left in (see `make eval`). Editing
 // terms used in their ordinary sense ("I'd rather", "wait for", "no longer")
 // are excluded by rule, a run of only "or"/"oh"/"well"/"like" is never a
 // repair, and a run of only filled pauses is one only between parallel words

@@ -93,8 +93,8 @@ func LowerFirst(s string) string {
 
 // RepairExamples are what the repair model learns from: each disfluent
 // question with its fluent original; the original alone and with a filled
-// pause inserted (no repair); and voice commands, alone and joined (no
-// repair either: "rate a day no pigs would die six stars" is a title).
+// pause inserted (no repair); and voice commands (no repair either: "rate
+// a day no pigs would die six stars" is a title).
 func RepairExamples(pairs []corpus.Pair, cmds []string, seed uint64) []repair.Example {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	var exs []repair.Example
@@ -108,13 +108,11 @@ func RepairExamples(pairs []corpus.Pair, cmds []string, seed uint64) []repair.Ex
 			exs = append(exs, agentmode.TrainingExample(strings.Join(ins, " "), ""))
 		}
 	}
+	// (Commands joined as people join them were tried as fluent examples
+	// too: they cost 0.6 points of exact match, cross-validated, and saved
+	// no command a word.)
 	for _, c := range cmds {
 		exs = append(exs, agentmode.TrainingExample(c, ""))
-	}
-	if len(cmds) > 0 {
-		for range len(cmds) / 2 {
-			exs = append(exs, agentmode.TrainingExample(Join(cmds, rng).Text(), ""))
-		}
 	}
 	return exs
 }
