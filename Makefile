@@ -115,9 +115,9 @@ bench: build
 eval:
 	@$(GO) run ./cmd/earshot-eval
 
-# Retrain the self-repair model on Disfl-QA train; deterministic.
+# Retrain agent mode's repair and boundary models (Disfl-QA, SNIPS train); deterministic.
 train:
-	@$(GO) run ./cmd/earshot-train -cv 5
+	@$(GO) run ./cmd/earshot-train
 
 clean:
 	rm -rf bin

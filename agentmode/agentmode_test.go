@@ -363,7 +363,7 @@ func sortStrings(s []string) {
 	}
 }
 
-// TestBudgets pages through a long transcript at every budget from 50 to
+// TestBudgets pages through a long transcript at every budget from 80 to
 // 400 tokens and at steps up to 5000: no page exceeds its budget, and the
 // pages hold every intent's words exactly once, in order.
 func TestBudgets(t *testing.T) {
@@ -378,14 +378,14 @@ func TestBudgets(t *testing.T) {
 		want = append(want, norms(it.Text)...)
 	}
 	var budgets []int
-	for b := 50; b <= 400; b++ {
+	for b := 80; b <= 400; b++ {
 		budgets = append(budgets, b)
 	}
 	for b := 400; b <= 5000; b += 37 {
 		budgets = append(budgets, b)
 	}
 	if testing.Short() || raceDetector {
-		budgets = []int{50, 51, 52, 53, 60, 77, 120, 199, 333, 1000, 2500, 5000}
+		budgets = []int{80, 81, 82, 83, 90, 97, 120, 199, 333, 1000, 2500, 5000}
 	}
 	for _, budget := range budgets {
 		var got []string
@@ -467,6 +467,8 @@ func TestBadOptions(t *testing.T) {
 		{"cursor past the end", agentmode.Options{Mode: agentmode.Agent, Cursor: "a99"}},
 		{"cursor garbage", agentmode.Options{Mode: agentmode.Agent, Cursor: "a0.x"}},
 		{"raw from text", agentmode.Options{Mode: agentmode.Raw}},
+		{"min_confidence above 1", agentmode.Options{MinConfidence: 1.5}},
+		{"negative min_confidence", agentmode.Options{MinConfidence: -0.1}},
 	} {
 		if _, err := f.FormatText("Book a table. Play music.", tc.opts); !errors.Is(err, agentmode.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
@@ -579,7 +581,7 @@ func TestSchema(t *testing.T) {
 	for _, opts := range []agentmode.Options{
 		{Mode: agentmode.Raw}, {Mode: agentmode.Clean, Words: true}, {Mode: agentmode.Agent, Words: true},
 		{Mode: agentmode.Agent, MaxTokens: 200, TranscriptID: "t1"}, {Mode: agentmode.Raw, MaxTokens: 300},
-		{Mode: agentmode.Agent, MaxTokens: 50},
+		{Mode: agentmode.Agent, MaxTokens: 100},
 	} {
 		out, err := f.Format(res, opts)
 		if err != nil {
@@ -618,16 +620,16 @@ func TestConcurrent(t *testing.T) {
 
 func FuzzFormat(f *testing.F) {
 	for _, s := range []string{"", "um, book the, no wait, cancel it", "Dr. Who? I I mean it.", "日本語 uh 日本語", "a\x00b", "\xff\xfe"} {
-		f.Add(s, uint16(0), false)
-		f.Add(s, uint16(60), true)
+		f.Add(s, uint16(0), false, uint8(0))
+		f.Add(s, uint16(60), true, uint8(230))
 	}
 	fm := shared(f)
-	f.Fuzz(func(t *testing.T, text string, budget uint16, clean bool) {
+	f.Fuzz(func(t *testing.T, text string, budget uint16, clean bool, minConf uint8) {
 		mode := agentmode.Agent
 		if clean {
 			mode = agentmode.Clean
 		}
-		out, err := fm.FormatText(text, agentmode.Options{Mode: mode, MaxTokens: int(budget)})
+		out, err := fm.FormatText(text, agentmode.Options{Mode: mode, MaxTokens: int(budget), MinConfidence: float64(minConf) / 255})
 		if errors.Is(err, agentmode.ErrBudget) && budget > 0 {
 			return
 		}

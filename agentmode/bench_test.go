@@ -40,7 +40,7 @@ func BenchmarkEditOnly(b *testing.B) {
 	f, _ := New()
 	texts := disflInputs(b)
 	for i := 0; b.Loop(); i++ {
-		f.edit(textWords(texts[i%len(texts)]), Agent, true)
+		f.edit(textWords(texts[i%len(texts)]), Options{Mode: Agent}, true)
 	}
 }
 

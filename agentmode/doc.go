@@ -16,11 +16,19 @@
 // cancel the meeting" -> "cancel the meeting"; "on Tuesday, sorry,
 // Wednesday" -> "on Wednesday"; "Book it for two. Scratch that.") with the
 // learned model of package repair, and splits the text into intents: at
-// sentence ends and at connectors that join requests ("and then", "and
-// also", ", and", a comma before a new request), never inside names
-// ("Trinidad and Tobago", "Rock and Roll") or between things listed. Each
-// intent is a command, a question or a statement, with its time span and the
-// mean probability of its words.
+// sentence ends, and where the learned model of package boundary finds a
+// new request after "and", "and then", "and also", "then" or a comma,
+// never inside names ("Trinidad and Tobago", "Simon and Garfunkel"), lists
+// or conditionals. It never drops a request: a request after a connector
+// is no editing term, and no repair reaches back over it. Each intent is a
+// command, a question or a statement, with its time span, the mean
+// probability of its words and, where the model split it off, the
+// model's confidence in that boundary.
+//
+// Every removal carries a confidence too (the repair or boundary model's
+// probability, or a fixed prior for rule-based edits), and
+// Options.MinConfidence is the line an edit or a split must pass: when
+// unsure, words stay and requests stay together.
 //
 // Every edit is accounted for: the output's words and the "removed"
 // entries, in order, are exactly the input's words. English rules apply to

@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/earshot-dev/earshot/agentmode/boundary"
 	"github.com/earshot-dev/earshot/agentmode/repair"
 )
 
@@ -31,6 +32,15 @@ type doc struct {
 	// that each edit is one entry of the output even when two edits touch.
 	group  []int
 	groups int
+	// conf is each edit's confidence, by group number.
+	conf []float64
+	// minConf is the least confidence an edit or a boundary needs to be
+	// made (Options.MinConfidence).
+	minConf float64
+	// split decides boundaries between requests; boundaries holds the
+	// confidence of each one it made, by the first word after it.
+	split      *boundary.Model
+	boundaries map[int]float64
 	// changed is set by every edit, to tell when editing has settled.
 	changed bool
 
@@ -42,7 +52,8 @@ type doc struct {
 }
 
 func newDoc(ws []word) *doc {
-	return &doc{orig: ws, words: append([]word(nil), ws...), removed: make([]Kind, len(ws)), group: make([]int, len(ws))}
+	return &doc{orig: ws, words: append([]word(nil), ws...), removed: make([]Kind, len(ws)), group: make([]int, len(ws)),
+		conf: []float64{0}, minConf: DefaultMinConfidence, boundaries: map[int]float64{}}
 }
 
 // kept is the indexes of the words still in, in order.
@@ -60,9 +71,30 @@ func (d *doc) kept() []int {
 	return out
 }
 
-// remove marks words (indexes into d.words) as removed for kind, as one edit.
-func (d *doc) remove(kind Kind, idx ...int) {
+// ruleConfidence is the confidence of the edits made by rule rather than
+// by a model. These are fixed priors, not fitted: a filled pause is
+// almost never meant, a repeated word rarely, a filler phrase set off by
+// pauses or a retraction ("scratch that") a little less surely. A caller's
+// min_confidence above them turns those rules off.
+var ruleConfidence = map[Kind]float64{
+	Filler:     0.99,
+	Repetition: 0.95,
+	Repair:     0.9,
+	Discourse:  0.9,
+}
+
+// remove marks words (indexes into d.words) as removed for kind, as one
+// edit made by rule.
+func (d *doc) remove(kind Kind, idx ...int) { d.removeConf(kind, ruleConfidence[kind], idx...) }
+
+// removeConf is remove with the edit's confidence; an edit less sure than
+// the caller's line is not made.
+func (d *doc) removeConf(kind Kind, conf float64, idx ...int) {
+	if conf < d.minConf {
+		return
+	}
 	d.groups++
+	d.conf = append(d.conf, conf)
 	for _, i := range idx {
 		if d.removed[i] == "" {
 			d.removed[i] = kind
@@ -107,15 +139,24 @@ func (d *doc) repetitions(english bool) {
 					x, y := d.words[cur[a+j]], d.words[cur[a+n+j]]
 					same = x.norm != "" && x.norm == y.norm
 				}
-				// "to the The Sweet Suite playlist": a capital starts a title.
-				if first, second := d.words[cur[a]].core, d.words[cur[a+n]].core; same && first != second && isUpperStart(second) && !isUpperStart(first) {
-					same = false
+				// "to the The Sweet Suite playlist", "show the show The Son
+				// of Tarzan": a capital starts a title.
+				for j := 0; j < n && same; j++ {
+					if first, second := d.words[cur[a+j]].core, d.words[cur[a+n+j]].core; first != second && isUpperStart(second) && !isUpperStart(first) {
+						same = false
+					}
 				}
 				if !same || crossesSentence(d, cur[a:a+n]) {
 					continue
 				}
 				if n == 1 {
 					if _, ok := exemptRepeats[w.norm]; ok || isNumeric(w.norm) {
+						continue
+					}
+					// Only a function word said twice is surely a slip
+					// ("the the", "I I"); a content word twice is as often
+					// a title or a name ("Natsu Natsu", "amor amor").
+					if !english || !functionWord(w.lower) {
 						continue
 					}
 					// "the Free for All show, show me the times": the second
@@ -129,6 +170,17 @@ func (d *doc) repetitions(english bool) {
 			}
 		}
 	}
+}
+
+// functionWord reports whether a lower-case English word is of a closed
+// class: an article, pronoun, preposition, auxiliary, conjunction,
+// wh-word or the like.
+func functionWord(lower string) bool {
+	switch repair.Class(lower, false) {
+	case "WH", "DET", "PDET", "PREP", "AUX", "PRON", "CONJ", "NEG", "QUANT":
+		return true
+	}
+	return false
 }
 
 // crossesSentence reports whether a sentence ends inside the words idx
@@ -145,25 +197,23 @@ func crossesSentence(d *doc, idx []int) bool {
 // isNumeric reports whether a Norm word is a number: digits, or a digit
 // said as a word (phone numbers and codes repeat digits).
 func isNumeric(s string) bool {
-	if _, ok := numberWords[s]; ok {
-		return true
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
+	return s == "oh" || repair.IsNumber(s) // "oh" as in "five oh five"
 }
 
-var numberWords = setOf("zero oh one two three four five six seven eight nine ten")
-
-// fillers removes filled pauses (English).
+// fillers removes filled pauses (English), but not one written with a
+// capital where no sentence starts: that is a name or a title ("show
+// creativity in Ah").
 func (d *doc) fillers() {
-	for _, i := range d.kept() {
-		if repair.IsFiller(d.words[i].lower) {
-			d.remove(Filler, i)
+	kept := d.kept()
+	for n, i := range kept {
+		w := d.words[i]
+		if !repair.IsFiller(w.lower) {
+			continue
 		}
+		if n > 0 && isUpperStart(d.orig[i].core) && !d.words[kept[n-1]].endsSentence() {
+			continue
+		}
+		d.remove(Filler, i)
 	}
 }
 
@@ -241,8 +291,8 @@ func setOf(words string) map[string]struct{} {
 // the one before ("Book it for two. Scratch that. Book it for four.").
 func (d *doc) repairs(m *repair.Model) {
 	for _, s := range d.sentences() {
-		for _, e := range m.Find(d.repairWords(s)) {
-			d.remove(Repair, s[e.Start:e.End]...)
+		for _, e := range m.FindMin(d.repairWords(s), d.minConf) {
+			d.removeConf(Repair, e.Confidence, s[e.Start:e.End]...)
 		}
 	}
 	ss := d.sentences()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/earshot-dev/earshot/agentmode/boundary"
 	"github.com/earshot-dev/earshot/agentmode/repair"
 	"github.com/earshot-dev/earshot/agentmode/tokens"
 	"github.com/earshot-dev/earshot/transcribe"
@@ -77,7 +78,19 @@ type Options struct {
 	Language string
 	// TranscriptID, when set, is included as "transcript_id" (and counted).
 	TranscriptID string
+	// MinConfidence is the least confidence, between 0 and 1, that agent
+	// and clean mode need to remove words or (agent) to split one request
+	// from the next; 0 means DefaultMinConfidence. Higher keeps more words
+	// and more requests together (precision over recall), lower edits and
+	// splits more. Every removal and boundary made states its confidence.
+	// On HTTP and MCP it is the request option "min_confidence".
+	MinConfidence float64
 }
+
+// DefaultMinConfidence is the line edits and boundaries must pass when
+// Options.MinConfidence is 0: an edit is made when the models think it
+// more likely right than wrong.
+const DefaultMinConfidence = 0.5
 
 // Output is a formatted transcript.
 type Output struct {
@@ -94,18 +107,29 @@ type Output struct {
 // nothing to close. Token encodings are loaded on first use and kept.
 type Formatter struct {
 	repair *repair.Model
+	split  *boundary.Model
 
 	mu   sync.Mutex
 	encs map[string]*tokens.Encoding
 }
 
-// New loads the repair model built into earshot.
+// New loads the repair and boundary models built into earshot.
 func New() (*Formatter, error) {
 	m, err := repair.Load()
 	if err != nil {
 		return nil, err
 	}
-	return &Formatter{repair: m, encs: map[string]*tokens.Encoding{}}, nil
+	b, err := boundary.Load()
+	if err != nil {
+		return nil, err
+	}
+	return NewWith(m, b), nil
+}
+
+// NewWith makes a Formatter with other models (earshot-eval uses it to
+// measure models on data they were not trained on).
+func NewWith(m *repair.Model, b *boundary.Model) *Formatter {
+	return &Formatter{repair: m, split: b, encs: map[string]*tokens.Encoding{}}
 }
 
 // Encoding returns a loaded token encoding ("" is the default).
@@ -175,6 +199,9 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 	if opts.MaxTokens < 0 {
 		return nil, invalidf("max_tokens", "max_tokens %d is negative", opts.MaxTokens)
 	}
+	if !(opts.MinConfidence >= 0 && opts.MinConfidence <= 1) {
+		return nil, fmt.Errorf("%w: min_confidence %v is not between 0 and 1", ErrInvalid, opts.MinConfidence)
+	}
 	enc, err := f.Encoding(opts.Encoding)
 	if err != nil {
 		return nil, err
@@ -187,7 +214,7 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 		}
 		p = rawPager(in, opts)
 	default:
-		d := f.edit(in.words, opts.Mode, in.english())
+		d := f.edit(in.words, opts, in.english())
 		p = textPager(in, d, opts)
 	}
 	return fit(p, enc, opts)
@@ -196,8 +223,13 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 // edit runs the edits of a mode until they change nothing: removing words
 // can bring new repetitions or repairs together, and running the result
 // again must give the same result (agent(agent(x)) == agent(x)).
-func (f *Formatter) edit(ws []word, mode Mode, english bool) *doc {
+func (f *Formatter) edit(ws []word, opts Options, english bool) *doc {
+	mode := opts.Mode
 	d := newDoc(ws)
+	d.split = f.split
+	if opts.MinConfidence > 0 {
+		d.minConf = opts.MinConfidence
+	}
 	// Mend casing and the final mark first: then a transcript with nothing
 	// to remove settles in one round instead of two.
 	d.render(english)

@@ -1,6 +1,11 @@
 package agentmode
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/earshot-dev/earshot/agentmode/repair"
+)
 
 // Intent kinds.
 const (
@@ -52,6 +57,9 @@ func (d *doc) segment() {
 		n, strong := d.connectorAt(s, 0)
 		if n > 0 && n < len(s) && (strong || d.clauseStart(s, n, true)) {
 			d.remove(Discourse, s[:n]...)
+			if p, ok := d.boundaries[s[0]]; ok && d.removed[s[0]] != "" {
+				d.boundaries[s[n]] = p // the request starts after the connector
+			}
 		}
 	}
 }
@@ -98,6 +106,13 @@ func (d *doc) fragment(s []int) bool {
 	if !prep && !isNumeric(d.words[s[0]].norm) {
 		return false
 	}
+	// "At 4 am book a bar ...", "Out of 6 give X a 1": a request after
+	// the phrase that sets it up.
+	for _, i := range s[1:] {
+		if _, ok := commandVerbs[d.words[i].lower]; ok {
+			return false
+		}
+	}
 	return d.kindOf(s) == Statement
 }
 
@@ -105,35 +120,19 @@ var prepositions = setOf("at in on to for from by with about of into onto out du
 	"near around over under between within without via per")
 
 func (d *doc) segmentSentence(s []int) {
-	// "If it rains, then cancel the picnic" is one request ("When is
-	// ..." is a question, not a subordinate clause).
-	_, sub := subordinators[d.words[s[0]].lower]
-	sub = sub && !d.questionStart(s, 0)
-	for b := 2; b < len(s)-1; b++ {
-		if d.words[s[b]].lower == "and" && b+1 < len(s) && d.words[s[b+1]].lower == "i" && b < 3 {
-			continue // "my wife and I want ..."
+	for b := 1; b < len(s)-1; b++ {
+		n, ok := d.candidateAt(s, b)
+		if !ok {
+			continue
 		}
-		prev := d.words[s[b-1]]
-		n, strong := d.connectorAt(s, b)
-		split := false
-		switch {
-		case n > 0 && strong:
-			split = b+n < len(s) && (d.clauseStart(s, b+n, true) || d.isRequest(s[:b]))
-		case sub:
-		case n > 0:
-			split = b+n < len(s) && d.joins(s[:b], s, b+n)
-		case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
-			// "Add this to my playlist, book a table for two." (Only at a
-			// comma: a colon or a semicolon is more often inside a title.)
-			_, dangling := cannotEndClause[prev.lower]
-			split = !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
-		}
-		if !split || d.setup(s[:b]) {
-			continue // "Open Spotify and play some jazz" is one request
+		p := d.splitProbability(s, b, n)
+		if p < d.minConf {
+			continue // not sure enough: the words stay one request
 		}
 		if n > 0 {
-			d.remove(Discourse, s[b:b+n]...)
+			d.removeConf(Discourse, p, s[b:b+n]...)
 		}
+		d.boundaries[s[b+n]] = p
 		kind := d.kindOf(s[:b])
 		mark := "."
 		if kind == Question {
@@ -143,6 +142,165 @@ func (d *doc) segmentSentence(s []int) {
 		d.segmentSentence(s[b+n:])
 		return
 	}
+}
+
+// candidateAt reports whether a new request may start at s[b] (after a
+// connector of n words at s[b:], or after a comma when n is 0) and is not
+// ruled out: "my wife and I", a clause that opens an app ("Open Spotify
+// and play some jazz" is one request), a conditional's comma ("If it
+// rains, cancel the picnic").
+func (d *doc) candidateAt(s []int, b int) (n int, ok bool) {
+	if b < 1 || b >= len(s)-1 {
+		return 0, false
+	}
+	prev := d.words[s[b-1]]
+	n, strong := d.connectorAt(s, b)
+	switch {
+	case n > 0:
+	case strings.HasSuffix(prev.trail, ",") && !prev.endsSentence():
+		// (Only at a comma: a colon or a semicolon is more often inside a title.)
+	default:
+		return 0, false
+	}
+	if b+n >= len(s) {
+		return 0, false
+	}
+	if d.words[s[b]].lower == "and" && d.words[s[b+1]].lower == "i" && b < 3 {
+		return 0, false // "my wife and I want ..."
+	}
+	// "If it rains, then cancel the picnic" is one request ("When is
+	// ..." is a question, not a subordinate clause).
+	_, sub := subordinators[d.words[s[0]].lower]
+	if sub && !d.questionStart(s, 0) && !strong {
+		return 0, false
+	}
+	if d.setup(s[:b]) {
+		return 0, false
+	}
+	// "eggs, milk, and bread": the last item of a list, after an earlier
+	// comma, when no request starts after the connector.
+	if strings.HasSuffix(prev.trail, ",") && !d.clauseStart(s, b+n, false) {
+		for _, i := range s[max(0, b-4) : b-1] {
+			if strings.HasSuffix(d.words[i].trail, ",") {
+				return 0, false
+			}
+		}
+	}
+	return n, true
+}
+
+// ruleSplit is what the hand-written rules say about a candidate: a strong
+// connector before a request (or after one); a weak connector or a comma
+// where a command or question is followed by another request. The
+// boundary model takes it as one of its features.
+func (d *doc) ruleSplit(s []int, b, n int) bool {
+	_, strong := d.connectorAt(s, b)
+	switch {
+	case n > 0 && strong:
+		return d.clauseStart(s, b+n, true) || d.isRequest(s[:b])
+	case n > 0:
+		return d.joins(s[:b], s, b+n)
+	}
+	_, dangling := cannotEndClause[d.words[s[b-1]].lower]
+	return !dangling && len(s)-b >= 2 && d.joins(s[:b], s, b)
+}
+
+// splitProbability is the boundary model's probability that a new
+// request starts at s[b+n].
+func (d *doc) splitProbability(s []int, b, n int) float64 {
+	return d.split.Probability(d.boundaryFeatures(s, b, n))
+}
+
+// boundaryFeatures describes a candidate boundary for the boundary model.
+func (d *doc) boundaryFeatures(s []int, b, n int) []string {
+	w := func(j int) word {
+		if j < 0 || j >= len(s) {
+			return word{lower: "<none>"}
+		}
+		return d.words[s[j]]
+	}
+	cls := func(j int) string {
+		x := w(j)
+		if x.lower == "<none>" {
+			return "<none>"
+		}
+		return repair.Class(x.lower, j > 0 && isUpperStart(x.core) && x.lower != "i")
+	}
+	yn := func(v bool) string {
+		if v {
+			return "y"
+		}
+		return "n"
+	}
+	conn := ","
+	if n > 0 {
+		parts := make([]string, n)
+		for j := range n {
+			parts[j] = w(b + j).lower
+		}
+		conn = strings.Join(parts, " ")
+		if strings.HasSuffix(w(b-1).trail, ",") {
+			conn = ", " + conn
+		}
+	}
+	r := b + n // the first word of what would be the next request
+	rule := yn(d.ruleSplit(s, b, n))
+	lk := d.kindOf(s[:b])
+	_, cv := commandVerbs[w(r).lower]
+	_, wh := whStarts[w(r).lower]
+	leftVerb := false
+	for _, i := range s[:b] {
+		if _, ok := commandVerbs[d.words[i].lower]; ok {
+			leftVerb = true
+			break
+		}
+	}
+	capL, capR := yn(isUpperStart(w(b-1).core)), yn(isUpperStart(w(r).core) && w(r).lower != "i")
+	return []string{
+		"bias",
+		"rule=" + rule,
+		"rule|conn=" + rule + "|" + conn,
+		"conn=" + conn,
+		"lk=" + lk,
+		"lk|conn=" + lk + "|" + conn,
+		"lk|rule=" + lk + "|" + rule,
+		"cs=" + yn(d.clauseStart(s, r, false)) + "|" + yn(d.clauseStart(s, r, true)),
+		"qs=" + yn(d.questionStart(s, r)),
+		"cs|conn=" + yn(d.clauseStart(s, r, false)) + "|" + conn,
+		"cv+1=" + yn(cv) + "|" + lk,
+		"wh+1=" + yn(wh) + "|" + lk,
+		"w-1=" + w(b-1).lower,
+		"w-2|w-1=" + w(b-2).lower + "|" + w(b-1).lower,
+		"w+1=" + w(r).lower,
+		"w+1|w+2=" + w(r).lower + "|" + w(r+1).lower,
+		"w-1|w+1=" + w(b-1).lower + "|" + w(r).lower,
+		"c-1=" + cls(b-1),
+		"c+1=" + cls(r),
+		"c-1|c+1=" + cls(b-1) + "|" + cls(r),
+		"c+1|c+2=" + cls(r) + "|" + cls(r+1),
+		"c-1|conn|c+1=" + cls(b-1) + "|" + conn + "|" + cls(r),
+		"cap=" + capL + capR,
+		"cap|conn=" + capL + capR + "|" + conn,
+		"llen=" + lenBucket(b),
+		"rlen=" + lenBucket(len(s)-r),
+		"first=" + w(0).lower,
+		"first|w+1=" + w(0).lower + "|" + w(r).lower,
+		"leftverb=" + yn(leftVerb) + "|" + yn(cv),
+	}
+}
+
+func lenBucket(n int) string {
+	switch {
+	case n <= 3:
+		return strconv.Itoa(n)
+	case n <= 5:
+		return "4-5"
+	case n <= 8:
+		return "6-8"
+	case n <= 12:
+		return "9-12"
+	}
+	return "13+"
 }
 
 // connectorAt returns the length of a connector at s[b:] and whether it is
@@ -174,60 +332,51 @@ func (d *doc) plain(s []int, b, n int) bool {
 }
 
 // clauseStart reports whether the words at s[j:] start a request or a
-// question: a command verb, "please", "can you", a wh-word followed by a
-// verb, an auxiliary followed by its subject, "let's", or (with loose)
-// "I want ...".
+// question: a way of asking (opensRequest), a command verb, a question of
+// its own (questionStart), "how many", "what ..." after "and", or (with
+// loose) an auxiliary followed by anything.
 func (d *doc) clauseStart(s []int, j int, loose bool) bool {
-	if j >= len(s) {
+	if j+1 >= len(s) {
 		return false
 	}
-	w := d.words[s[j]]
-	next := ""
-	if j+1 < len(s) {
-		next = d.words[s[j+1]].lower
-	}
-	if len(s)-j < 2 {
-		return false
-	}
-	switch {
-	case w.lower == "please", w.lower == "let's", w.lower == "lets", w.lower == "let" && (next == "me" || next == "us"):
-		return true
-	case w.lower == "don't" || w.lower == "do" && next == "not":
-		return true
-	case w.lower == "i'd" && (next == "like" || next == "love"), w.lower == "i'm" && next == "looking":
-		return true
-	case w.lower == "i":
-		_, ok := wantVerbs[next]
-		return ok
-	case (w.lower == "wish" || w.lower == "want" || w.lower == "need" || w.lower == "like") && next == "to":
-		return true
-	case w.lower == "looking" && next == "for", w.lower == "am" && next == "looking":
+	w, next := d.words[s[j]].lower, d.words[s[j+1]].lower
+	if opensRequest(w, next) || d.questionStart(s, j) {
 		return true
 	}
-	if _, ok := commandVerbs[w.lower]; ok {
+	if _, ok := commandVerbs[w]; ok {
 		// "play" and "book" are verbs here; "the book" is not.
 		return true
 	}
-	if _, ok := whStarts[w.lower]; ok {
-		if strings.Contains(w.lower, "'") {
-			return true
-		}
+	if _, ok := whStarts[w]; ok {
 		switch next {
 		case "many", "much", "long", "far", "old", "about", "kind", "type", "sort", "time", "times":
 			return true
 		}
-		// A wh-word with its verb within three words: "what times will ...".
-		for k := j + 1; k < len(s) && k <= j+3; k++ {
-			if _, aux := auxiliaries[d.words[s[k]].lower]; aux {
-				return true
-			}
-		}
 		// After "and" or a comma, "what ..." asks anew.
-		return w.lower == "what" || w.lower == "how"
+		return w == "what" || w == "how"
 	}
-	if _, ok := auxiliaries[w.lower]; ok {
-		_, subj := subjects[next]
-		return subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) || (loose && next != "")
+	_, aux := auxiliaries[w]
+	return aux && loose
+}
+
+// opensRequest reports whether a request starts with the words first,
+// next: "please", "let's", "let me", "don't", "I'd like", "I want", "I'm
+// looking", "looking for", "wish to", "need to".
+func opensRequest(first, next string) bool {
+	switch {
+	case first == "please", first == "let's", first == "lets", first == "let" && (next == "me" || next == "us"):
+		return true
+	case first == "don't" || first == "do" && next == "not":
+		return true
+	case first == "i'd" && (next == "like" || next == "love"), first == "i'm" && next == "looking":
+		return true
+	case first == "i":
+		_, ok := wantVerbs[next]
+		return ok
+	case (first == "wish" || first == "want" || first == "need" || first == "like") && next == "to":
+		return true
+	case first == "looking" && next == "for", first == "am" && next == "looking":
+		return true
 	}
 	return false
 }
@@ -263,12 +412,13 @@ func (d *doc) joins(left, s []int, j int) bool {
 }
 
 // questionStart reports whether s[j:] starts a question of its own: a
-// wh-word with its verb, or an auxiliary with its subject.
+// wh-word with its verb (within three words, or contracted: "what's"),
+// or an auxiliary with its subject (auxQuestion).
 func (d *doc) questionStart(s []int, j int) bool {
 	if j+1 >= len(s) {
 		return false
 	}
-	w, next := d.words[s[j]].lower, d.words[s[j+1]].lower
+	w := d.words[s[j]].lower
 	if _, ok := whStarts[w]; ok {
 		if strings.Contains(w, "'") {
 			return true
@@ -280,11 +430,20 @@ func (d *doc) questionStart(s []int, j int) bool {
 		}
 		return false
 	}
-	if _, ok := auxiliaries[w]; ok {
-		_, subj := subjects[next]
-		return subj || isUpperStart(d.words[s[j+1]].core)
+	return d.auxQuestion(s, j)
+}
+
+// auxQuestion reports whether s[j:] starts with an auxiliary and its
+// subject: "is it", "can you", "does Madonna".
+func (d *doc) auxQuestion(s []int, j int) bool {
+	if j+1 >= len(s) {
+		return false
 	}
-	return false
+	if _, ok := auxiliaries[d.words[s[j]].lower]; !ok {
+		return false
+	}
+	_, subj := subjects[d.words[s[j+1]].lower]
+	return subj || isUpperStart(d.words[s[j+1]].core)
 }
 
 // cannotEndClause are words after which a comma is no clause boundary
@@ -333,17 +492,9 @@ func (d *doc) kindOf(s []int) string {
 	switch {
 	case (first == "can" || first == "could" || first == "would" || first == "will") && (next == "you" || next == "u"):
 		return Command // "Can you play ..." asks for an action
-	case first == "let's" || first == "lets" || first == "let" || first == "please" || first == "don't":
-		return Command
-	case first == "i'd" && (next == "like" || next == "love"):
-		return Command
-	case first == "i" && (next == "want" || next == "need" || next == "wanna" || next == "would" || next == "wish"):
+	case first == "let" || opensRequest(first, next) && !(first == "i" && (next == "like" || next == "am" || next == "'m" || next == "'d")):
 		return Command
 	case first == "remind" || first == "tell" || first == "show" || first == "give":
-		return Command
-	case first == "looking" && next == "for", first == "i'm" && next == "looking", first == "am" && next == "looking":
-		return Command
-	case (first == "wish" || first == "like" || first == "want" || first == "need") && next == "to":
 		return Command
 	case j > 0 && d.words[s[0]].lower == "please":
 		return Command
@@ -354,10 +505,8 @@ func (d *doc) kindOf(s []int) string {
 	if _, ok := whStarts[first]; ok {
 		return Question
 	}
-	if _, ok := auxiliaries[first]; ok {
-		if _, subj := subjects[next]; subj || (j+1 < len(s) && isUpperStart(d.words[s[j+1]].core)) {
-			return Question
-		}
+	if d.auxQuestion(s, j) {
+		return Question
 	}
 	if _, ok := commandVerbs[first]; ok {
 		return Command

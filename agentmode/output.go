@@ -47,12 +47,16 @@ type agentJSON struct {
 }
 
 type intentJSON struct {
-	Kind       string     `json:"kind"`
-	Text       string     `json:"text"`
-	Start      *float64   `json:"start,omitempty"`
-	End        *float64   `json:"end,omitempty"`
-	Confidence *float64   `json:"confidence,omitempty"`
-	Words      []wordJSON `json:"words,omitempty"`
+	Kind       string   `json:"kind"`
+	Text       string   `json:"text"`
+	Start      *float64 `json:"start,omitempty"`
+	End        *float64 `json:"end,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	// Boundary is the boundary model's confidence that this intent is a
+	// request of its own, where the model split it from the one before
+	// (absent where a sentence end of the input did).
+	Boundary *float64   `json:"boundary_confidence,omitempty"`
+	Words    []wordJSON `json:"words,omitempty"`
 }
 
 type cleanJSON struct {
@@ -77,10 +81,11 @@ type wordJSON struct {
 }
 
 type removedJSON struct {
-	Kind  Kind     `json:"kind"`
-	Text  string   `json:"text"`
-	Start *float64 `json:"start,omitempty"`
-	End   *float64 `json:"end,omitempty"`
+	Kind       Kind     `json:"kind"`
+	Text       string   `json:"text"`
+	Confidence float64  `json:"confidence"`
+	Start      *float64 `json:"start,omitempty"`
+	End        *float64 `json:"end,omitempty"`
 }
 
 type rawJSON struct {
@@ -258,12 +263,15 @@ func fit(p pager, enc *tokens.Encoding, opts Options) (*Output, error) {
 			ErrBudget, budget, out.Tokens, enc.Name())
 	}
 	n := p.wordsIn(from.unit)
-	for ; level <= len(p.levels)+2; level++ {
+	// (Dropping more than the text, the language or the budget itself,
+	// would cut what the answer cannot then say it cut: such a budget is
+	// too small.)
+	for ; level <= len(p.levels)+1; level++ {
 		if _, ok := try(pos{from.unit, from.word + 1}, level); ok {
 			break
 		}
 	}
-	if level > len(p.levels)+2 {
+	if level > len(p.levels)+1 {
 		least, _ := try(pos{from.unit, from.word + 1}, level-1)
 		return nil, fmt.Errorf("%w: max_tokens %d is less than the %d this answer needs at the least (%s)",
 			ErrBudget, budget, least.Tokens, enc.Name())

@@ -43,7 +43,7 @@ func textPager(in input, d *doc, opts Options) pager {
 		for j < len(d.words) && d.removed[j] != "" && d.group[j] == d.group[i] {
 			j++
 		}
-		r := removal{json: removedJSON{Kind: d.removed[i], Text: joinWords(d.orig[i:j])}, anchor: end}
+		r := removal{json: removedJSON{Kind: d.removed[i], Text: joinWords(d.orig[i:j]), Confidence: *prob(d.conf[d.group[i]])}, anchor: end}
 		if d.orig[i].timed {
 			r.json.Start, r.json.End = seconds(d.orig[i].start), seconds(d.orig[j-1].end)
 		}
@@ -82,6 +82,9 @@ func textPager(in input, d *doc, opts Options) pager {
 				it := intentJSON{Kind: d.kindOf(units[u]), Text: joinWords(ws)}
 				if level <= len(levels)+1 {
 					it.Start, it.End, it.Confidence = timing(ws)
+					if p, ok := d.boundaries[units[u][0]]; ok && lo == 0 {
+						it.Boundary = prob(p)
+					}
 				}
 				if withWords {
 					it.Words = wordDetail(ws)
@@ -211,6 +214,7 @@ func rawPager(in input, opts Options) pager {
 		segWords[i] = strings.Fields(s.Text)
 	}
 	wordsIn := func(u int) int { return len(segWords[u]) }
+	wordsOf := segmentWords(res)
 	build := func(from, to pos, level int, t tail) any {
 		out := rawJSON{
 			head:         in.head(Raw, opts, level > 3),
@@ -230,7 +234,7 @@ func rawPager(in input, opts Options) pager {
 				rs.Tokens = s.Tokens
 			}
 			if level < 2 && len(res.Words) > 0 && lo == 0 && hi == len(segWords[u]) {
-				out.Words = append(out.Words, transcribe.Words([]transcribe.Segment{s})...)
+				out.Words = append(out.Words, wordsOf[u]...)
 			}
 			text.WriteString(rs.Text)
 			out.Segments = append(out.Segments, rs)
@@ -242,4 +246,24 @@ func rawPager(in input, opts Options) pager {
 		return out
 	}
 	return pager{prefix: "r", units: len(segs), wordsIn: wordsIn, levels: []string{"tokens", "words"}, build: build}
+}
+
+// segmentWords hands out the result's own words (whisper's, or those of an
+// OpenAI verbose_json transcript) to the segments they were said in: the
+// one whose span holds the word's middle, else the last that starts
+// before it.
+func segmentWords(res *transcribe.Result) [][]transcribe.Word {
+	out := make([][]transcribe.Word, len(res.Segments))
+	if len(res.Segments) == 0 {
+		return out
+	}
+	u := 0
+	for _, w := range res.Words {
+		mid := (w.Start + w.End) / 2
+		for u+1 < len(res.Segments) && res.Segments[u+1].Start <= mid && mid >= res.Segments[u].End {
+			u++
+		}
+		out[u] = append(out[u], w)
+	}
+	return out
 }

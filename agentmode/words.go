@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/earshot-dev/earshot/agentmode/boundary"
 	"github.com/earshot-dev/earshot/agentmode/repair"
 	"github.com/earshot-dev/earshot/transcribe"
 )
@@ -199,6 +200,20 @@ func (d *doc) repairWords(idx []int) []repair.Word {
 			Cap:   i > 0 && unicode.IsUpper(r) && w.lower != "i" && !strings.HasPrefix(w.lower, "i'"),
 			Comma: w.pauseMark(),
 		}
+		// A request after a connector ("and then tell me ...") starts
+		// anew: the repair model may neither read its first words as
+		// editing terms nor take back the request before it.
+		if i > 0 {
+			prev := d.words[idx[i-1]]
+			switch {
+			case prev.lower == "and" || prev.lower == "then" || prev.lower == "also" || prev.lower == "plus":
+				out[i].Boundary = prev.trail == "" && d.clauseStart(idx, i, false)
+			case strings.HasSuffix(prev.trail, ",") && i >= 2:
+				// "book four people at a bar, tell me when ...": after a
+				// whole command and a comma, a request starts anew.
+				out[i].Boundary = d.kindOf(idx[:i]) == Command && d.clauseStart(idx, i, false)
+			}
+		}
 	}
 	return out
 }
@@ -218,4 +233,39 @@ func TrainingExample(disfluent, fluent string) repair.Example {
 		}
 	}
 	return ex
+}
+
+// BoundaryExamples turns requests said in one breath, parts[0] joins[0]
+// parts[1] ... (joins[i] is what was said between parts i and i+1: " and
+// ", ", and then "), into examples for boundary.Train: one per place where
+// agent mode would consider a boundary, a split where a join is. One part
+// and no joins gives the negatives of a fluent sentence. The words are
+// split and cased exactly as Format would see them.
+func BoundaryExamples(parts, joins []string) []boundary.Example {
+	var text strings.Builder
+	gold := map[int]bool{}
+	for i, p := range parts {
+		if i > 0 {
+			j := joins[i-1]
+			// The candidate sits at the connector's first word, or at the
+			// next part's first word after a bare comma.
+			lead := j[:len(j)-len(strings.TrimLeft(j, ",;. "))]
+			gold[len(textWords(text.String()+lead))] = true
+			text.WriteString(j)
+		}
+		text.WriteString(p)
+	}
+	d := newDoc(textWords(text.String()))
+	d.render(true)
+	var out []boundary.Example
+	for _, s := range d.sentences() {
+		for b := 1; b < len(s)-1; b++ {
+			n, ok := d.candidateAt(s, b)
+			if !ok {
+				continue
+			}
+			out = append(out, boundary.Example{Features: d.boundaryFeatures(s, b, n), Split: gold[s[b]]})
+		}
+	}
+	return out
 }

@@ -37,6 +37,15 @@ func prepare(words []Word) []Word {
 	return out
 }
 
+// Class is the coarse class of a word (lower case, and whether written with
+// a capital where no sentence starts): "NUM", "WH", "DET", "PREP", "AUX",
+// "PRON", "CONJ", "NEG", "QUANT", "TIME", "CAP" or a suffix class.
+func Class(lower string, capital bool) string { return classOf(Word{Lower: lower, Cap: capital}) }
+
+// IsNumber reports whether a lower-case word is a number: mostly digits,
+// or a number said as a word ("seven", "twenty", "third").
+func IsNumber(lower string) bool { return isNumber(lower) }
+
 func classOf(w Word) string {
 	l := w.Lower
 	if l == "" {

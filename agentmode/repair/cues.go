@@ -165,11 +165,37 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		if i >= 2 && words[i-2].Lower == "there" {
 			return true // "there is no ..."
 		}
+		// A bare "no" before an open-class word of another class than the
+		// one before it, with no pause on either side, is a determiner
+		// before a plural or after a participle: "a day no pigs would
+		// die", "reached no decision", "pleading no contest". A repair
+		// mirrors what it replaces ("tallest no shortest", "in 1985 no
+		// 1929"). (Wider readings cost more repairs than they saved
+		// words, cross-validated.)
+		if i > 0 && !prevComma && !words[i].Comma && i+1 < len(words) {
+			switch nc := class(words[i+1]); nc {
+			case "W", "S", "ING", "ED", "LY", "NOUN":
+				switch pc := class(words[i-1]); {
+				case pc == nc:
+				case nc == "S", pc == "ED", pc == "ING":
+					return true
+				}
+			}
+		}
 	case "i'm sorry":
 		return next == "for" || next == "about" || next == "to" || next == "that" || next == "but" || i == 0
 	case "actually":
 		// Without a pause before it "actually" is an adverb: "I actually like it".
 		return !prevComma && !words[i].Comma
+	case "tell me":
+		// "Please tell me what ...", "can you tell me", "want you to tell me".
+		return prev == "please" || prev == "you" || prev == "to" || prev == "and"
+	case "like":
+		// "What's the weather like when ...", "what does it look like where ...".
+		switch prev {
+		case "weather", "be", "is", "was", "it", "look", "looks", "sound", "sounds", "feel", "feels", "seem", "seems":
+			return true
+		}
 	case "hold on":
 		return next == "to" || next == "tight"
 	case "i want to know", "i should say":

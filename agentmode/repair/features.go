@@ -79,6 +79,8 @@ var (
 	kLmTriJoinNext                        = lit("lm-tri-join-next")
 	kMirrorLen                            = lit("mirror-len")
 	kMirrorEnd                            = lit("mirror-end")
+	kShare                                = lit("share")
+	shares                                = []part{lit("<25%"), lit("<50%"), lit("<75%"), lit(">=75%")}
 	lAll, lHalf, lSome                    = lit("all"), lit("half"), lit("some")
 	kAfter                                = lit("after")
 	kBias                                 = lit("bias")
@@ -226,6 +228,9 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 	start := i == 0
 
 	f.add(kStrengthParallel, strengths[run.strength], flag(parallel(words, e)))
+	// What share of the sentence the edit would take: a long removal
+	// needs more evidence than a two-word fix.
+	f.add(kShare, shares[min(4*n/len(words), 3)], flag(start))
 	f.add(kLen, bucket(n))
 	f.add(kStart, flag(start), bucket(n))
 	f.add(kCuelastStart, last, flag(start))

@@ -159,6 +159,9 @@ type Trained struct {
 	// LengthCost is what each word of a reparandum costs at run time, a
 	// bias towards deleting less; training leaves it 0, the trainer sets it.
 	LengthCost float64
+	// Scale and Offset turn a score into a confidence (Model.Confidence);
+	// the trainer fits them on held-out folds.
+	Scale, Offset float64
 }
 
 // deletes reports whether removing e from words leaves exactly want.
@@ -178,4 +181,9 @@ func deletes(words []Word, e Edit, want []string) bool {
 		j++
 	}
 	return j == len(want)
+}
+
+// Yields reports whether making edit e alone turns ex into its fluent form.
+func (ex Example) Yields(e Edit) bool {
+	return ex.Want != nil && deletes(ex.Words, e, ex.Want)
 }

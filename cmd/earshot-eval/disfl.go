@@ -8,73 +8,89 @@ import (
 	"github.com/earshot-dev/earshot/internal/corpus"
 )
 
-// scores are one system's figures on a set of pairs.
+// scores are one system's sums on a set of pairs.
 type scores struct {
-	em, f1, prec, rec float64
-	// sums behind the micro-averaged precision and recall
+	em, f1         float64
 	hit, sys, gold int
 }
+
+func (s scores) prec() float64 { return ratio(s.hit, s.sys) }
+func (s scores) rec() float64  { return ratio(s.hit, s.gold) }
 
 type subset struct {
 	n                         int
 	unchanged, fillers, agent scores
 }
 
+// disflResult sums figures over folds.
 type disflResult struct {
-	all, del                   subset
-	fluentAgent, fluentFillers float64
+	all, del      subset
+	fluent        int // fluent originals
+	fluentAgent   int // ... that agent mode left unchanged
+	fluentFillers int
+	// categories of the deletion-only pairs agent mode got wrong
+	categories map[string]int
 }
 
-// evalDisfl compares three systems on every pair: the input unchanged,
-// fillers removed, and agent mode.
-func evalDisfl(f *agentmode.Formatter, pairs []corpus.Pair) (disflResult, error) {
-	var r disflResult
-	fluentA, fluentF := 0, 0
+// evalDisfl compares three systems on every pair (the input unchanged,
+// fillers removed, agent mode) and adds the figures to r; the fluent
+// originals go to the destructive-edit table too.
+func evalDisfl(f *agentmode.Formatter, pairs []corpus.Pair, r *disflResult, dt *destructive) error {
+	if r.categories == nil {
+		r.categories = map[string]int{}
+	}
 	for _, p := range pairs {
 		x, y := norm(p.Disfluent), norm(p.Original)
 		text, _, err := agentText(f, p.Disfluent)
 		if err != nil {
-			return r, err
+			return err
 		}
-		outputs := map[string][]string{"unchanged": x, "fillers": withoutFillers(x), "agent": norm(text)}
+		z := norm(text)
+		outputs := map[string][]string{"unchanged": x, "fillers": withoutFillers(x), "agent": z}
 		deletion := isSubsequence(y, x)
 		for _, set := range []*subset{&r.all, &r.del} {
 			if set == &r.del && !deletion {
 				continue
 			}
 			set.n++
-			for name, z := range outputs {
+			for name, out := range outputs {
 				s := map[string]*scores{"unchanged": &set.unchanged, "fillers": &set.fillers, "agent": &set.agent}[name]
-				add(s, x, y, z, deletion)
+				add(s, x, y, out, deletion)
 			}
+		}
+		if deletion && !slices.Equal(z, y) {
+			r.categories[category(x, y, z)]++
 		}
 		// The fluent original must come through untouched.
 		ft, _, err := agentText(f, p.Original)
 		if err != nil {
-			return r, err
+			return err
 		}
+		r.fluent++
 		if slices.Equal(norm(ft), y) {
-			fluentA++
+			r.fluentAgent++
 		}
 		if slices.Equal(withoutFillers(y), y) {
-			fluentF++
+			r.fluentFillers++
 		}
+		dt.add("Disfl-QA fluent originals", p.Original, y, norm(ft))
 	}
-	for _, set := range []*subset{&r.all, &r.del} {
-		for _, s := range []*scores{&set.unchanged, &set.fillers, &set.agent} {
-			s.em /= float64(set.n)
-			s.f1 /= float64(set.n)
-			if s.sys > 0 {
-				s.prec = float64(s.hit) / float64(s.sys)
-			}
-			if s.gold > 0 {
-				s.rec = float64(s.hit) / float64(s.gold)
-			}
-		}
+	return nil
+}
+
+// category names how agent mode got a deletion-only pair wrong.
+func category(x, y, z []string) string {
+	switch {
+	case slices.Equal(withoutFillers(z), withoutFillers(x)):
+		return "repair missed: nothing removed"
+	case !isSubsequence(z, x):
+		return "words changed (not a deletion)"
+	case isSubsequence(y, z):
+		return "removed too little"
+	case isSubsequence(z, y):
+		return "removed too much"
 	}
-	r.fluentAgent = float64(fluentA) / float64(len(pairs))
-	r.fluentFillers = float64(fluentF) / float64(len(pairs))
-	return r, nil
+	return "removed the wrong words"
 }
 
 func withoutFillers(ws []string) []string {
@@ -160,4 +176,11 @@ func f1(got, want []string) float64 {
 	}
 	p, r := float64(common)/float64(len(got)), float64(common)/float64(len(want))
 	return 2 * p * r / (p + r)
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }

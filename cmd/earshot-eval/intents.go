@@ -1,135 +1,152 @@
 package main
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/internal/recipe"
 )
 
+// intentResult sums figures over folds.
 type intentResult struct {
-	allCorrect, segments, falseSplit float64
-	// The same on the utterances made only of commands that agent mode
-	// keeps whole on their own and that start like a request (a verb, a
-	// wh-word, "I want"...): not "Weather in Dominica", "Out of 6, give
-	// ...", "Open itunes. Play ...".
-	regular, regularAll float64
-	regularCmds         int
+	joined, allRight, segs, segsOK int
+	singles, falseSplit            int
+	categories, singleCats         map[string]int
+	examples                       map[string][]string
 }
 
-// connectors are how people chain requests in one breath.
-var connectors = []string{" and ", " and then ", " and also ", ", "}
-
-// evalIntents joins 2-3 commands per utterance and checks that agent mode
-// splits them back exactly; and that single commands stay whole.
-func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64) (intentResult, error) {
-	var r intentResult
-	// Commands that are one request on their own, by agent mode's reading.
-	whole := map[string]bool{}
-	for _, c := range cmds {
-		_, intents, err := agentText(f, c)
-		if err != nil {
-			return r, err
-		}
-		if len(intents) == 1 && slices.Equal(norm(intents[0]), norm(c)) {
-			_, in2, err := agentText(f, "Play some music and "+lowerFirst(c))
-			if err != nil {
-				return r, err
-			}
-			whole[c] = len(in2) == 2
-		}
+// evalIntents joins 2-3 commands per utterance, as recipe.Join does for
+// training but from commands the models never saw, and checks that agent
+// mode splits them back exactly; and that single commands stay whole.
+func evalIntents(f *agentmode.Formatter, cmds []string, joined int, seed uint64, r *intentResult, dt *destructive, set string) error {
+	if r.categories == nil {
+		r.categories, r.singleCats, r.examples = map[string]int{}, map[string]int{}, map[string][]string{}
 	}
-	for _, ok := range whole {
-		if ok {
-			r.regularCmds++
-		}
-	}
-	g := rng(seed)
-	all, segs, segsOK, reg, regAll := 0, 0, 0, 0, 0
+	g := rand.New(rand.NewPCG(seed, 3))
 	for range joined {
-		k := 2 + g.IntN(2)
-		parts := make([]string, k)
-		var b strings.Builder
-		for i := range parts {
-			parts[i] = cmds[g.IntN(len(cmds))]
-			said := parts[i]
-			if i < k-1 {
-				// Said in one breath: no full stop before the connector.
-				said = strings.TrimRight(said, ".?! ")
-			}
-			if i > 0 {
-				b.WriteString(connectors[g.IntN(len(connectors))])
-				said = lowerFirst(said)
-			}
-			b.WriteString(said)
-		}
-		_, intents, err := agentText(f, b.String())
+		j := recipe.Join(cmds, g)
+		text := j.Text()
+		out, intents, err := agentText(f, text)
 		if err != nil {
-			return r, err
+			return err
 		}
+		r.joined++
 		got := make([][]string, len(intents))
 		for i, it := range intents {
 			got[i] = norm(it)
 		}
-		ok := len(got) == len(parts)
-		for i, p := range parts {
-			want := norm(p)
-			segs++
-			if slices.ContainsFunc(got, func(g []string) bool { return slices.Equal(g, want) }) {
-				segsOK++
+		ok := len(got) == len(j.Cmds)
+		var want []string
+		for i, c := range j.Cmds {
+			w := norm(c)
+			want = append(want, w...)
+			r.segs++
+			if slices.ContainsFunc(got, func(g []string) bool { return slices.Equal(g, w) }) {
+				r.segsOK++
 			}
-			if ok && !slices.Equal(got[i], want) {
+			if ok && !slices.Equal(got[i], w) {
 				ok = false
 			}
 		}
+		dt.add(set+" joined", text, want, norm(out))
 		if ok {
-			all++
+			r.allRight++
+			continue
 		}
-		regular := true
-		for _, p := range parts {
-			regular = regular && whole[p]
+		cat := "split in the wrong place"
+		switch {
+		case len(got) < len(j.Cmds):
+			cat = "requests not split"
+		case len(got) > len(j.Cmds):
+			cat = "split too often"
+		case !slices.Equal(norm(out), want):
+			cat = "words removed or kept wrongly"
 		}
-		if regular {
-			reg++
-			if ok {
-				regAll++
+		r.categories[cat]++
+		if len(r.examples[cat]) < maxExamples {
+			r.examples[cat] = append(r.examples[cat], fmt.Sprintf("%q -> %q", text, intents))
+		}
+	}
+	for _, c := range cmds {
+		out, intents, byModel, err := agentSplits(f, c)
+		if err != nil {
+			return err
+		}
+		r.singles++
+		if len(intents) > 1 {
+			r.falseSplit++
+			cat := "single command split by the boundary model"
+			if slices.Contains(byModel, false) {
+				cat = "single command split at a sentence end of its own (a title with ! or ?)"
+			}
+			r.singleCats[cat]++
+			if len(r.examples["single command split"]) < maxExamples {
+				r.examples["single command split"] = append(r.examples["single command split"], fmt.Sprintf("%q -> %q", c, intents))
 			}
 		}
+		dt.add(set+" single commands", c, norm(c), norm(out))
 	}
-	r.regular = float64(reg)
-	if reg > 0 {
-		r.regularAll = float64(regAll) / float64(reg)
-	}
-	r.allCorrect = float64(all) / float64(joined)
-	r.segments = float64(segsOK) / float64(segs)
-	split := 0
-	for _, c := range cmds {
-		_, intents, err := agentText(f, c)
-		if err != nil {
-			return r, err
-		}
-		if len(intents) > 1 {
-			split++
-		}
-	}
-	r.falseSplit = float64(split) / float64(len(cmds))
-	return r, nil
+	return nil
 }
 
-// lowerFirst lower-cases a command's first letter, as it reads mid-sentence
-// ("and play ..."), but keeps "I" and names in capitals.
-func lowerFirst(s string) string {
-	first, _, _ := strings.Cut(s, " ")
-	if first == "I" || strings.HasPrefix(first, "I'") {
-		return s
+// destructive counts fluent inputs that lost words, by set.
+type destructive struct {
+	order    []string
+	inputs   map[string]int
+	lostAny  map[string]int
+	lostCont map[string]int
+	examples map[string][]string
+}
+
+func newDestructive() *destructive {
+	return &destructive{inputs: map[string]int{}, lostAny: map[string]int{}, lostCont: map[string]int{}, examples: map[string][]string{}}
+}
+
+// functionWords may go without a change of meaning being counted as a
+// lost content word (a repeated "the", a connector).
+var functionWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields("the a an and or but to of in on at for with by from is are was were be it this that " +
+		"i me my you your we our please then also so now just") {
+		functionWords[w] = true
 	}
-	r, n := utf8.DecodeRuneInString(s)
-	if len(first) > n {
-		if r2, _ := utf8.DecodeRuneInString(first[n:]); unicode.IsUpper(r2) {
-			return s // an acronym
+}
+
+// add records a fluent input whose output should hold every word of want.
+func (d *destructive) add(set, input string, want, got []string) {
+	if _, ok := d.inputs[set]; !ok {
+		d.order = append(d.order, set)
+	}
+	d.inputs[set]++
+	have := map[string]int{}
+	for _, w := range got {
+		have[w]++
+	}
+	var lost []string
+	content := false
+	for _, w := range want {
+		if have[w] > 0 {
+			have[w]--
+			continue
+		}
+		lost = append(lost, w)
+		content = content || !functionWords[w]
+	}
+	if len(lost) == 0 {
+		return
+	}
+	d.lostAny[set]++
+	if content {
+		d.lostCont[set]++
+		if len(d.examples[set]) < maxExamples {
+			d.examples[set] = append(d.examples[set], fmt.Sprintf("%q lost %q", input, lost))
 		}
 	}
-	return string(unicode.ToLower(r)) + s[n:]
 }
+
+// maxExamples is how many examples of each kind of error are kept.
+var maxExamples = 3

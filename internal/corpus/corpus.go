@@ -42,12 +42,16 @@ func DisflQA(path string) ([]Pair, error) {
 	return out, nil
 }
 
-// SNIPS reads every command of the SNIPS validate_*.json files in dir, file
-// by file in name order, with white space collapsed.
+// SNIPS reads every command of the SNIPS files in dir (validate_*.json, the
+// validation sets, or train_*_full.json, the training sets), file by file
+// in name order, with white space collapsed.
 func SNIPS(dir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "validate_*.json"))
+	if err == nil && len(files) == 0 {
+		files, err = filepath.Glob(filepath.Join(dir, "train_*.json"))
+	}
 	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no SNIPS validate_*.json files in %s", dir)
+		return nil, fmt.Errorf("no SNIPS validate_*.json or train_*.json files in %s", dir)
 	}
 	slices.Sort(files)
 	var cmds []string
@@ -89,4 +93,18 @@ func latin1(b []byte) []byte {
 		r[i] = rune(c)
 	}
 	return []byte(string(r))
+}
+
+// DisflQAFiles reads several Disfl-QA files (comma-separated paths), one
+// after the other.
+func DisflQAFiles(paths string) ([]Pair, error) {
+	var out []Pair
+	for _, p := range strings.Split(paths, ",") {
+		ps, err := DisflQA(strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
 }
