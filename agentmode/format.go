@@ -200,7 +200,7 @@ func (f *Formatter) format(in input, opts Options) (*Output, error) {
 		return nil, invalidf("max_tokens", "max_tokens %d is negative", opts.MaxTokens)
 	}
 	if !(opts.MinConfidence >= 0 && opts.MinConfidence <= 1) {
-		return nil, fmt.Errorf("%w: min_confidence %v is not between 0 and 1", ErrInvalid, opts.MinConfidence)
+		return nil, invalidf("min_confidence", "min_confidence %v is not between 0 and 1", opts.MinConfidence)
 	}
 	enc, err := f.Encoding(opts.Encoding)
 	if err != nil {

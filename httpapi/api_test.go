@@ -97,6 +97,8 @@ func TestErrors(t *testing.T) {
 		{"budget too small", "", modes, jfk, ok(map[string]string{"mode": "agent", "max_tokens": "3"}), "", 400, "invalid_value", "max_tokens", "max_tokens"},
 		{"bad max_tokens", "", modes, jfk, ok(map[string]string{"mode": "agent", "max_tokens": "-5"}), "", 400, "invalid_value", "max_tokens", "-5"},
 		{"unknown encoding", "", modes, jfk, ok(map[string]string{"mode": "agent", "encoding": "gpt9"}), "", 400, "invalid_value", "encoding", "gpt9"},
+		{"min_confidence out of range", "", modes, jfk, ok(map[string]string{"mode": "agent", "min_confidence": "2"}), "", 400, "invalid_value", "min_confidence", "between 0 and 1"},
+		{"min_confidence on the OpenAI route", "", audioT, jfk, ok(map[string]string{"min_confidence": "0.7"}), "", 400, "invalid_value", "min_confidence", "/v1/transcriptions"},
 		{"agent stream", "", modes, jfk, ok(map[string]string{"mode": "agent", "stream": "true"}), "", 400, "invalid_value", "stream", "mode=raw"},
 		{"unknown route", "", "/v1/nope", nil, nil, "", 404, "unknown_url", "", "/v1/nope"},
 	}

@@ -71,8 +71,8 @@ var (
 	translationsRoute = route{path: "/v1/audio/translations", translate: true, fields: []string{"file", "model", "prompt",
 		"response_format", "temperature", "chunking_strategy", "vad"}}
 	modesRoute = route{path: "/v1/transcriptions", modes: true, fields: []string{"file", "model", "language", "languages[]",
-		"prompt", "keywords[]", "temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "response_format",
-		"chunking_strategy", "vad"}}
+		"prompt", "keywords[]", "temperature", "timestamp_granularities[]", "stream", "mode", "max_tokens", "encoding", "min_confidence",
+		"response_format", "chunking_strategy", "vad"}}
 )
 
 // unsupported are fields of OpenAI's API that earshot cannot honour yet:
@@ -84,11 +84,12 @@ var unsupported = map[string]string{
 
 // elsewhere says where a field of another route works.
 var elsewhere = map[string]string{
-	"mode":       "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
-	"max_tokens": "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
-	"encoding":   "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
-	"language":   "translations detect the spoken language and answer in English; 'language' is a field of /v1/audio/transcriptions",
-	"stream":     "translations are not streamed; stream is a field of /v1/audio/transcriptions and /v1/transcriptions",
+	"mode":           "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"min_confidence": "min_confidence is a field of POST /v1/transcriptions (agent mode); this route answers in OpenAI's response formats",
+	"max_tokens":     "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"encoding":       "mode, max_tokens and encoding are fields of POST /v1/transcriptions; this route answers in OpenAI's response formats",
+	"language":       "translations detect the spoken language and answer in English; 'language' is a field of /v1/audio/transcriptions",
+	"stream":         "translations are not streamed; stream is a field of /v1/audio/transcriptions and /v1/transcriptions",
 	"timestamp_granularities[]": "translations have segment timestamps only; timestamp_granularities[] is a field of " +
 		"/v1/audio/transcriptions",
 	"include[]": "include[]=logprobs is a field of /v1/audio/transcriptions; in /v1/transcriptions raw mode every token " +
@@ -380,6 +381,9 @@ func (f *form) read(fields map[string][]string, rt route) error {
 			return pipeline.InvalidParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v)
 		}
 	}
+	if f.agent.MinConfidence, err = minConfidence(one(fields, "min_confidence")); err != nil {
+		return err
+	}
 	if f.stream && f.agent.Mode != agentmode.Raw {
 		return pipeline.InvalidParam("stream", "stream=true sends whisper's text as it is decoded: it needs mode=raw (clean and agent shape the whole transcript).")
 	}
@@ -387,6 +391,18 @@ func (f *form) read(fields map[string][]string, rt route) error {
 		return pipeline.InvalidParam("max_tokens", "max_tokens does not apply to a stream.")
 	}
 	return nil
+}
+
+// minConfidence reads agent mode's min_confidence ("" is the default).
+func minConfidence(v string) (float64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	c, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(c >= 0 && c <= 1) {
+		return 0, pipeline.InvalidParam("min_confidence", "min_confidence must be a number between 0 and 1, got '%s'.", v)
+	}
+	return c, nil
 }
 
 // aliases are OpenAI's transcription model names, all served by the loaded
@@ -488,9 +504,9 @@ func (s *Server) getTranscription(c *gin.Context) {
 	opts := agentmode.Options{Mode: agentmode.Raw, Cursor: q.Get("cursor"), Encoding: q.Get("encoding")}
 	for k := range q {
 		switch k {
-		case "mode", "cursor", "max_tokens", "encoding", "timestamp_granularities[]", "timestamp_granularities":
+		case "mode", "cursor", "max_tokens", "encoding", "min_confidence", "timestamp_granularities[]", "timestamp_granularities":
 		default:
-			s.fail(c, pipeline.InvalidParam(k, "'%s' is not a parameter of GET /v1/transcriptions/{id}, which takes mode, cursor, max_tokens, encoding and timestamp_granularities[].", k))
+			s.fail(c, pipeline.InvalidParam(k, "'%s' is not a parameter of GET /v1/transcriptions/{id}, which takes mode, cursor, max_tokens, encoding, min_confidence and timestamp_granularities[].", k))
 			return
 		}
 	}
@@ -506,6 +522,10 @@ func (s *Server) getTranscription(c *gin.Context) {
 			s.fail(c, pipeline.InvalidParam("max_tokens", "max_tokens must be a positive integer, got '%s'.", v))
 			return
 		}
+	}
+	if opts.MinConfidence, err = minConfidence(q.Get("min_confidence")); err != nil {
+		s.fail(c, err)
+		return
 	}
 	for _, g := range append(q["timestamp_granularities[]"], q["timestamp_granularities"]...) {
 		switch g {

@@ -189,10 +189,14 @@ func (s *Server) transcribeInputSchema() json.RawMessage {
     "language": {"type": "string", "description": "Spoken language as a code (en, de, fr...) or name; default: detected."},
     "prompt": {"type": "string", "description": "Text that guides spelling and style: names, jargon."},
     "max_tokens": ` + maxTokensSchema + `,
-    "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (computes token timestamps; slower)."}
+    "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (computes token timestamps; slower)."},
+    "min_confidence": ` + minConfidenceSchema + `
   }
 }`)
 }
+
+// minConfidenceSchema is the min_confidence property both tools share.
+const minConfidenceSchema = `{"type": "number", "minimum": 0, "maximum": 1, "default": 0.5, "description": "Agent mode: the confidence a removal or a split between requests must reach; higher keeps more words (when unsure, words stay)."}`
 
 var getInputSchema = json.RawMessage(`{
   "type": "object",
@@ -202,7 +206,8 @@ var getInputSchema = json.RawMessage(`{
     "mode": {"type": "string", "enum": ["agent", "clean", "raw"], "default": "agent"},
     "cursor": {"type": "string", "description": "Where to start: a truncated answer's \"next\" (of the same mode). Default: the beginning."},
     "max_tokens": ` + maxTokensSchema + `,
-    "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (when the transcript has them)."}
+    "timestamps": {"type": "boolean", "default": false, "description": "Add each word's time and probability (when the transcript has them)."},
+    "min_confidence": ` + minConfidenceSchema + `
   }
 }`)
 
@@ -214,6 +219,7 @@ type transcribeArgs struct {
 	Language    string  `json:"language"`
 	Prompt      string  `json:"prompt"`
 	MaxTokens   float64 `json:"max_tokens"`
+	MinConf     float64 `json:"min_confidence"`
 	Timestamps  bool    `json:"timestamps"`
 }
 
@@ -222,6 +228,7 @@ type getArgs struct {
 	Mode         string  `json:"mode"`
 	Cursor       string  `json:"cursor"`
 	MaxTokens    float64 `json:"max_tokens"`
+	MinConf      float64 `json:"min_confidence"`
 	Timestamps   bool    `json:"timestamps"`
 }
 
@@ -289,6 +296,7 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 	if err != nil {
 		return "", nil, err
 	}
+	opts.MinConfidence = args.MinConf
 	var data []byte
 	name := args.Filename
 	switch {
@@ -345,6 +353,7 @@ func (s *Server) getTranscript(ctx context.Context, req mcpgo.CallToolRequest) (
 	if err != nil {
 		return s.toolResult(ctx, "get_transcript", err), nil
 	}
+	opts.MinConfidence = args.MinConf
 	opts.Cursor = args.Cursor
 	out, err := s.cfg.Pipeline.Reformat(args.TranscriptID, opts)
 	if err != nil {

@@ -97,6 +97,7 @@ document without the id); a line that fails gives {"id": ..., "error": ...}.
 	fl := cmd.Flags()
 	fl.StringVar(&c.mode, "mode", "agent", "clean, agent or raw")
 	fl.IntVar(&c.opts.MaxTokens, "max-tokens", 0, "largest output in tokens (0: no limit)")
+	fl.Float64Var(&c.opts.MinConfidence, "min-confidence", 0, "agent mode: the confidence an edit or split must reach, 0..1 (0: the default, 0.5); higher keeps more words")
 	fl.StringVar(&c.opts.Encoding, "encoding", tokens.Default, "tokenizer to count with: "+strings.Join(tokens.Names, ", "))
 	fl.StringVar(&c.opts.Cursor, "cursor", "", "continue a truncated output: its \"next\"")
 	fl.StringVarP(&c.opts.Language, "language", "l", "", "language of plain-text input (default en; a transcription says its own)")
