@@ -31,6 +31,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -48,8 +49,8 @@ type Config struct {
 	Pipeline *pipeline.Pipeline
 	// Model checks a model name a client asks for (?model= or
 	// transcription.model), returning an error pipeline.Classify
-	// understands (NotFound) for one the server does not serve; nil
-	// accepts any name.
+	// understands (NotFound) for one the server does not serve; nil takes
+	// ModelName and OpenAI's names (see OpenAIModel).
 	Model func(name string) error
 	// ModelName is the served model's name, the default a session reports.
 	ModelName string
@@ -119,7 +120,14 @@ func New(cfg Config) *Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Model == nil {
-		cfg.Model = func(string) error { return nil }
+		served := cfg.ModelName
+		cfg.Model = func(name string) error {
+			if name == served || OpenAIModel(name) {
+				return nil
+			}
+			return &pipeline.Error{Kind: pipeline.NotFound, Param: "model", Code: "model_not_found",
+				Message: fmt.Sprintf("The model '%s' does not exist on this server; it serves '%s' (and OpenAI's transcription and realtime model names, such as gpt-4o-transcribe).", name, served)}
+		}
 	}
 	h := &Handler{cfg: cfg, sessions: map[*session]struct{}{}}
 	for _, o := range cfg.Origins {
@@ -130,6 +138,16 @@ func New(cfg Config) *Handler {
 		}
 	}
 	return h
+}
+
+// OpenAIModel reports whether name is one of OpenAI's model names a
+// Realtime client may dial or ask to transcribe with: whisper-1, the
+// gpt-*transcribe* models, and the gpt-*realtime* ones (OpenAI's SDK dials
+// ?model= with a realtime model and then sends session.update with type
+// "transcription"). earshot's one loaded model serves them all.
+func OpenAIModel(name string) bool {
+	return name == "whisper-1" || strings.HasPrefix(name, "gpt-") &&
+		(strings.Contains(name, "transcribe") || strings.Contains(name, "realtime"))
 }
 
 // Subprotocol is what a session answers to browser clients, which offer
