@@ -140,7 +140,9 @@ func TestPartialsOnWhisper(t *testing.T) {
 	if len(done) != 1 || done[0]["usage"].(map[string]any)["seconds"] != 11.0 {
 		t.Fatalf("completed %v", done)
 	}
-	if engine.Canceled() != 0 {
+	// At most the partial decode running at the commit is given up (the
+	// audio it lacked is the commit's): no other decode is cancelled.
+	if engine.Canceled() > 1 {
 		t.Errorf("%d decodes cancelled", engine.Canceled())
 	}
 }

@@ -55,7 +55,8 @@ type session struct {
 	finals     []*turn
 	prevItem   string
 	busy       bool
-	jobs       chan job
+	jobs       chan *job
+	cur        *job // the decode running, if busy
 	results    chan result
 	workerDone chan struct{}
 	lastHeard  time.Time
@@ -82,10 +83,18 @@ type job struct {
 	samples []float32
 	final   bool
 	set     settings
+	// A partial decode has its own context, so that it can be given up
+	// when its turn ends (cancelled), unless it already holds all the
+	// turn's speech, when it is the final decode (promoted).
+	ctx       context.Context
+	cancel    context.CancelFunc
+	to        int64
+	cancelled bool
+	promoted  bool
 }
 
 type result struct {
-	job
+	*job
 	res  *pipeline.Response
 	err  error
 	took time.Duration
@@ -93,7 +102,7 @@ type result struct {
 
 func newSession(h *Handler, conn *websocket.Conn, model string, beta bool) *session {
 	s := &session{h: h, conn: conn, id: newID("sess_"), beta: beta, set: defaultSettings(model), created: time.Now(),
-		jobs: make(chan job), results: make(chan result, 1), workerDone: make(chan struct{})}
+		jobs: make(chan *job), results: make(chan result, 1), workerDone: make(chan struct{})}
 	s.conv.f = s.set.format
 	return s
 }
@@ -168,7 +177,7 @@ func (s *session) run(ctx context.Context) {
 				return
 			}
 		case r := <-s.results:
-			s.busy = false
+			s.busy, s.cur = false, nil
 			if err := s.finished(ctx, r); err != nil {
 				log.Info("live session ended", "reason", err)
 				return
@@ -214,7 +223,7 @@ func (s *session) decoder(ctx context.Context) {
 			req.Format = &agentmode.Options{Mode: agentmode.Mode(j.set.mode), Language: j.set.language}
 		}
 		start := time.Now()
-		res, err := s.h.cfg.Pipeline.Transcribe(ctx, req)
+		res, err := s.h.cfg.Pipeline.Transcribe(j.ctx, req)
 		// A full queue is worth waiting out for a final decode (a turn
 		// must not be lost); a partial one is just skipped.
 		for tries := 0; j.final && err != nil && pipeline.Classify(err).Kind == pipeline.RateLimited && tries < 20; tries++ {
@@ -222,7 +231,10 @@ func (s *session) decoder(ctx context.Context) {
 			case <-ctx.Done():
 			case <-time.After(pipeline.Classify(err).RetryAfter / 4):
 			}
-			res, err = s.h.cfg.Pipeline.Transcribe(ctx, req)
+			res, err = s.h.cfg.Pipeline.Transcribe(j.ctx, req)
+		}
+		if j.cancel != nil {
+			j.cancel()
 		}
 		select {
 		case s.results <- result{job: j, res: res, err: err, took: time.Since(start)}:
@@ -237,20 +249,21 @@ func (s *session) schedule(ctx context.Context) error {
 	if s.busy || ctx.Err() != nil {
 		return nil
 	}
-	var j job
+	var j *job
 	switch {
 	case len(s.finals) > 0:
 		t := s.finals[0]
-		j = job{t: t, samples: t.samples, final: true, set: s.set}
+		j = &job{t: t, samples: t.samples, final: true, set: s.set, ctx: ctx}
 	case s.open != nil && !s.open.dropped && s.total-s.open.start >= minPartial &&
 		s.total-s.open.decodedTo >= int64(s.h.cfg.Step.Seconds()*rate):
 		t := s.open
 		t.decodedTo = s.total
-		j = job{t: t, samples: s.slice(t.start, s.total), set: s.set}
+		j = &job{t: t, samples: s.slice(t.start, s.total), set: s.set, to: s.total}
+		j.ctx, j.cancel = context.WithCancel(ctx)
 	default:
 		return nil
 	}
-	s.busy = true
+	s.busy, s.cur = true, j
 	select {
 	case s.jobs <- j:
 		return nil
@@ -434,6 +447,22 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 	t.end, t.committed, t.stopAt = end, true, time.Now()
 	t.samples = s.slice(t.start, end)
 	s.boundary, s.idleFrom = end, end
+	if j := s.cur; j != nil && j.t == t && !j.final {
+		// The partial decode running for this turn is its final one if it
+		// heard all the speech (and no agent output is wanted, which only
+		// a final decode asks for); otherwise it is given up, so the final
+		// decode starts now instead of after it.
+		heard := s.speechEnd + rate/10
+		if !vad {
+			heard = end
+		}
+		if j.to >= min(heard, end) && s.set.mode == "" {
+			j.promoted = true
+		} else {
+			j.cancelled = true
+			j.cancel()
+		}
+	}
 	if vad {
 		if err := s.send(ctx, map[string]any{"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ms(end), "item_id": t.item}); err != nil {
 			return err
@@ -501,12 +530,16 @@ func (s *session) trim() {
 // finished handles a decode's result.
 func (s *session) finished(ctx context.Context, r result) error {
 	t := r.t
+	if r.cancelled {
+		return nil
+	}
+	final := r.final || r.promoted
 	if r.err != nil {
 		e := pipeline.Classify(r.err)
 		if e.Kind == pipeline.Cancelled && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !r.final {
+		if !final {
 			if e.Kind == pipeline.RateLimited {
 				return nil // the next step tries again
 			}
@@ -516,7 +549,7 @@ func (s *session) finished(ctx context.Context, r result) error {
 		return s.send(ctx, map[string]any{"type": "conversation.item.input_audio_transcription.failed", "item_id": t.item, "content_index": 0, "error": render(r.err, "")["error"]})
 	}
 	words := strings.Fields(r.res.Result.Text())
-	if !r.final {
+	if !final {
 		if t.dropped || t.committed {
 			return nil // the final decode speaks for it now
 		}
@@ -529,14 +562,14 @@ func (s *session) finished(ctx context.Context, r result) error {
 		return nil
 	}
 	s.finals = s.finals[1:]
-	final := extend(t.emitted, words)
-	if len(final) > len(t.emitted) {
-		if err := s.delta(ctx, t, final); err != nil {
+	text := extend(t.emitted, words)
+	if len(text) > len(t.emitted) {
+		if err := s.delta(ctx, t, text); err != nil {
 			return err
 		}
 	}
 	ev := map[string]any{"type": "conversation.item.input_audio_transcription.completed", "item_id": t.item, "content_index": 0,
-		"transcript": strings.Join(final, " "), "usage": map[string]any{"type": "duration", "seconds": float64(len(t.samples)) / rate}}
+		"transcript": strings.Join(text, " "), "usage": map[string]any{"type": "duration", "seconds": float64(len(t.samples)) / rate}}
 	if s.set.logprobs {
 		ev["logprobs"] = logprobs(r.res.Result)
 	}
