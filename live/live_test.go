@@ -1,6 +1,7 @@
 package live_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -316,5 +317,32 @@ func TestCloseEndsSessions(t *testing.T) {
 	}
 	if e := c.next(wait); e.typ() != "error" || e.errField("code") != "server_shutting_down" {
 		t.Fatalf("on close: %v", e)
+	}
+}
+
+// A client that sends but never reads is disconnected once its events
+// have waited WriteTimeout, rather than piling up in memory.
+func TestClientThatDoesNotReadIsClosed(t *testing.T) {
+	srv, h := server(t, &pipelinetest.Engine{}, live.Config{WriteTimeout: 100 * time.Millisecond})
+	conn, _, err := websocket.Dial(t.Context(), strings.Replace(srv.URL, "http", "ws", 1)+"/v1/realtime?intent=transcription", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	bad := []byte(`{"type":"nope","event_id":"` + strings.Repeat("x", 400) + `"}`) // each answered by an error event
+	deadline := time.Now().Add(wait)
+	for h.Sessions() > 0 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err := conn.Write(ctx, websocket.MessageText, bad)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	for h.Sessions() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.Sessions(); n != 0 {
+		t.Fatalf("%d sessions still open for a client that never reads", n)
 	}
 }

@@ -18,13 +18,14 @@ import (
 
 const (
 	rate        = transcribe.SampleRate
-	vadEvery    = rate / 10     // samples of input between two detector runs
-	vadWindow   = 3 * rate      // samples the detector sees
-	maxPending  = 4             // committed turns waiting for their final decode before reading pauses
-	minTurn     = rate / 10     // a manual commit needs 100 ms of audio
-	maxMessage  = 8 << 20       // bytes of one client message (base64 of 87 s of 24 kHz PCM)
-	inboxLength = 16            // client messages read ahead
-	minPartial  = rate * 3 / 10 // the open turn is decoded once it holds 300 ms
+	vadEvery    = rate / 10       // samples of input between two detector runs
+	vadWindow   = 3 * rate        // samples the detector sees
+	maxPending  = 4               // committed turns waiting for their final decode before reading pauses
+	minTurn     = rate / 10       // a manual commit needs 100 ms of audio
+	maxMessage  = 8 << 20         // bytes of one client message (base64 of 87 s of 24 kHz PCM)
+	inboxLength = 16              // client messages read ahead
+	minPartial  = rate * 3 / 10   // the open turn is decoded once it holds 300 ms
+	pause       = rate * 15 / 100 // silence after speech that starts a decode of all of it
 )
 
 // session is one WebSocket connection.
@@ -217,7 +218,10 @@ func (s *session) closeWith(ctx context.Context, err error, code websocket.Statu
 func (s *session) decoder(ctx context.Context) {
 	defer close(s.workerDone)
 	for j := range s.jobs {
-		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: !j.final}
+		// Greedy, without temperature fallback, final decodes too: a
+		// fallback retries a window at up to five temperatures with five
+		// candidates each, seconds that a live turn cannot wait.
+		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: true}
 		req := pipeline.Request{Samples: j.samples, Options: opts}
 		if j.final && j.set.mode != "" {
 			req.Format = &agentmode.Options{Mode: agentmode.Mode(j.set.mode), Language: j.set.language}
@@ -255,7 +259,7 @@ func (s *session) schedule(ctx context.Context) error {
 		t := s.finals[0]
 		j = &job{t: t, samples: t.samples, final: true, set: s.set, ctx: ctx}
 	case s.open != nil && !s.open.dropped && s.total-s.open.start >= minPartial &&
-		s.total-s.open.decodedTo >= int64(s.h.cfg.Step.Seconds()*rate):
+		(s.total-s.open.decodedTo >= int64(s.h.cfg.Step.Seconds()*rate) || s.paused()):
 		t := s.open
 		t.decodedTo = s.total
 		j = &job{t: t, samples: s.slice(t.start, s.total), set: s.set, to: s.total}
@@ -270,6 +274,12 @@ func (s *session) schedule(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// paused is whether the open turn's speaker has paused (server_vad) and
+// no decode has heard all the speech before the pause yet.
+func (s *session) paused() bool {
+	return s.speaking && s.total-s.speechEnd >= pause && s.open.decodedTo < s.speechEnd+rate/10
 }
 
 // slice copies the audio from a to b (absolute samples).
@@ -412,6 +422,13 @@ func (s *session) detect(ctx context.Context, now int64) error {
 	}
 	if len(spans) > 0 {
 		s.speechEnd = max(s.speechEnd, at(spans[len(spans)-1].End))
+	}
+	// A pause may be the end of the turn: a decode that lacks the speech
+	// before it gives way to one that has it all, so that if the turn
+	// does end, its final decode is already running.
+	if j := s.cur; now-s.speechEnd >= pause && j != nil && j.t == s.open && !j.final && !j.cancelled && j.to < s.speechEnd+rate/10 {
+		j.cancelled = true
+		j.cancel()
 	}
 	silence := s.silence()
 	switch {
