@@ -161,7 +161,6 @@ func (s *session) run(ctx context.Context) {
 		s.conn.CloseNow()
 	}()
 
-	s.lastHeard = time.Now()
 	s.sessionEvent(ctx, true)
 	idle := time.NewTimer(s.h.cfg.IdleTimeout)
 	defer idle.Stop()
