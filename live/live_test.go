@@ -346,3 +346,36 @@ func TestClientThatDoesNotReadIsClosed(t *testing.T) {
 		t.Fatalf("%d sessions still open for a client that never reads", n)
 	}
 }
+
+// semantic_vad waits longer after words that leave the sentence open.
+func TestSemanticVADWaitsForOpenSentences(t *testing.T) {
+	known := regions(t)[0][1]
+	speech := samples(t, "testdata/turns.wav")[:int(known.Seconds()*16000)]
+	for _, tc := range []struct {
+		text     string
+		min, max time.Duration // silence before the turn ends
+	}{
+		{"Book a table for two.", 200 * time.Millisecond, 700 * time.Millisecond},
+		{"Book a table for two and", 1800 * time.Millisecond, 2400 * time.Millisecond},
+	} {
+		srv, _ := server(t, &pipelinetest.Engine{Text: tc.text}, live.Config{})
+		c := dial(t, srv.URL+"/v1/realtime?model=gpt-4o-transcribe", nil)
+		c.next(wait)
+		c.send(map[string]any{"type": "session.update", "session": map[string]any{"type": "transcription", "audio": map[string]any{"input": map[string]any{
+			"format":         map[string]any{"type": "audio/pcm", "rate": 16000},
+			"turn_detection": map[string]any{"type": "semantic_vad", "eagerness": "high"},
+		}}}})
+		c.next(wait)
+		pcm := pcm16(speech)
+		c.stream(pcm, 3200, 32000, true) // real time: the turn is decoded while it is spoken
+		c.stream(make([]byte, 32000*5/2), 3200, 32000, true)
+		var stopped event
+		for _, e := range c.until("input_audio_buffer.speech_stopped", wait) {
+			stopped = e
+		}
+		silence := time.Duration(stopped.num("audio_end_ms"))*time.Millisecond - known
+		if silence < tc.min || silence > tc.max {
+			t.Errorf("%q: the turn ended after %s of silence, want %s..%s", tc.text, silence, tc.min, tc.max)
+		}
+	}
+}

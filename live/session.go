@@ -60,7 +60,6 @@ type session struct {
 	cur        *job // the decode running, if busy
 	results    chan result
 	workerDone chan struct{}
-	lastHeard  time.Time
 }
 
 // turn is one item: audio from start to end (absolute samples; end is set
