@@ -74,6 +74,9 @@ type Config struct {
 	// (default 300 ms); the decodes also wait for the engine, so on a busy
 	// machine they come less often, never more.
 	Step time.Duration
+	// MaxSessions is the most sessions open at once (0: no limit beyond
+	// the engine's queue); one more is refused with 429 at the handshake.
+	MaxSessions int
 	// WriteTimeout is how long an event may wait for a client that does not
 	// read before the session is closed (default 10 s).
 	WriteTimeout time.Duration
@@ -190,6 +193,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !websocketUpgrade(r) {
 		fail(http.StatusUpgradeRequired, pipeline.Errorf(pipeline.Invalid, "websocket_required", "/v1/realtime is a WebSocket endpoint: connect with a Realtime client (wss://HOST/v1/realtime?intent=transcription)."))
+		return
+	}
+	if limit := h.cfg.MaxSessions; limit > 0 && h.Sessions() >= limit {
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusTooManyRequests, pipeline.Errorf(pipeline.RateLimited, "too_many_sessions",
+			"The server holds its limit of %d live sessions; retry in a moment.", limit))
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{

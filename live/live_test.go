@@ -379,3 +379,13 @@ func TestSemanticVADWaitsForOpenSentences(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionLimit(t *testing.T) {
+	srv, _ := server(t, &pipelinetest.Engine{}, live.Config{MaxSessions: 1})
+	c := dial(t, srv.URL+"/v1/realtime?intent=transcription", nil)
+	c.next(wait)
+	_, res, err := websocket.Dial(t.Context(), strings.Replace(srv.URL, "http", "ws", 1)+"/v1/realtime?intent=transcription", nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a second session: %v %v", res, err)
+	}
+}

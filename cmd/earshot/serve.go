@@ -189,7 +189,10 @@ func runServe(ctx context.Context, c serveConfig, store *models.Store, stderr io
 	mounts := map[string]http.Handler{}
 	var liveHandler *live.Handler
 	if c.live {
-		liveHandler = live.New(live.Config{Pipeline: pipe, ModelName: modelName, Origins: c.allowOrigins, Logger: log})
+		// A session decodes about once per step while someone speaks: beyond
+		// what the workers and queue hold, more sessions only wait longer.
+		sessions := engine.Options().Workers + engine.Options().Queue
+		liveHandler = live.New(live.Config{Pipeline: pipe, ModelName: modelName, Origins: c.allowOrigins, MaxSessions: sessions, Logger: log})
 		mounts["/v1/realtime"] = liveHandler
 	}
 	if c.mcp {
