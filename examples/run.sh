@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 bin="$(cd .. && realpath "${1:-bin/earshot}")"
 root="$(cd .. && pwd)"
 tmp="$(mktemp -d)"
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+tlspid=""
+trap 'kill "$pid" $tlspid 2>/dev/null || true; wait "$pid" $tlspid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 "$bin" models synth --size test --out "$tmp/model.bin" 2>/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -31,4 +32,16 @@ echo "== mcp (MCP TypeScript SDK)"
 (cd mcp && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } &&
 	EARSHOT_BIN="$bin" EARSHOT_MODEL="$tmp/model.bin" AUDIO="$root/testdata/audio/jfk.wav" node client.mjs stdio 2>"$tmp/mcp.log" &&
 	AUDIO="$root/testdata/audio/jfk.wav" node client.mjs http) || { cat "$tmp/mcp.log" "$tmp/serve.log"; exit 1; }
-echo "examples: 6 passed, 0 failed"
+# Live transcription with the openai package's own Realtime clients (Node and
+# browser-style): they always dial wss://, so a second server serves TLS with
+# a certificate made for this run.
+echo "== realtime (openai SDK Realtime clients, wss://)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+tlsport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$bin" serve --addr "127.0.0.1:$tlsport" --model "$tmp/model.bin" --threads 2 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" 2>"$tmp/tls.log" &
+tlspid=$!
+for _ in $(seq 100); do curl -sf --cacert "$tmp/cert.pem" "https://127.0.0.1:$tlsport/readyz" >/dev/null && break; sleep 0.1; done
+(cd realtime && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } &&
+	NODE_EXTRA_CA_CERTS="$tmp/cert.pem" EARSHOT_TLS_URL="https://127.0.0.1:$tlsport" node realtime.mjs) || { cat "$tmp/tls.log"; exit 1; }
+echo "examples: 7 passed, 0 failed"

@@ -595,3 +595,28 @@ func TestModelsOnDemand(t *testing.T) {
 		t.Errorf("whisper-1 ran on the default model %d times, want 1", def.Calls())
 	}
 }
+
+// Browsers cannot set headers on a WebSocket: OpenAI's Realtime clients
+// send the key as the subprotocol "openai-insecure-api-key.KEY".
+func TestSubprotocolKey(t *testing.T) {
+	f := newServer(t, &pipelinetest.Engine{}, nil, 0, testAuth{})
+	for _, tc := range []struct {
+		name, protocols string
+		want            int
+	}{
+		{"key in the subprotocols", "realtime, openai-insecure-api-key." + f.key, http.StatusOK},
+		{"wrong key", "realtime, openai-insecure-api-key.nope", http.StatusUnauthorized},
+		{"no key", "realtime", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest("GET", f.url+"/v1/models", nil)
+		req.Header.Set("Sec-WebSocket-Protocol", tc.protocols)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, res.StatusCode, tc.want)
+		}
+	}
+}

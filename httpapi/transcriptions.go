@@ -22,9 +22,16 @@ import (
 )
 
 // auth requires a valid Bearer key on every /v1 route and puts the
-// caller's principal in the request's context.
+// caller's principal in the request's context. A WebSocket handshake
+// without the header may carry the key the way browsers must (they cannot
+// set headers): as the subprotocol "openai-insecure-api-key.KEY", which
+// OpenAI's Realtime clients send.
 func (s *Server) auth(c *gin.Context) {
-	key, err := bearer(c.GetHeader("Authorization"), s.cfg.Pipeline.AuthEnabled())
+	h := c.GetHeader("Authorization")
+	if k := subprotocolKey(c.Request.Header.Values("Sec-WebSocket-Protocol")); h == "" && k != "" {
+		h = "Bearer " + k
+	}
+	key, err := bearer(h, s.cfg.Pipeline.AuthEnabled())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -51,6 +58,21 @@ func bearer(h string, required bool) (string, error) {
 			"The Authorization header has no 'Bearer' scheme: send 'Authorization: Bearer YOUR_KEY'.")
 	}
 	return strings.TrimSpace(key), nil
+}
+
+// keyProtocol starts the WebSocket subprotocol that carries a browser's key.
+const keyProtocol = "openai-insecure-api-key."
+
+// subprotocolKey is the key in a Sec-WebSocket-Protocol list ("" if none).
+func subprotocolKey(values []string) string {
+	for _, v := range values {
+		for p := range strings.SplitSeq(v, ",") {
+			if k, ok := strings.CutPrefix(strings.TrimSpace(p), keyProtocol); ok {
+				return k
+			}
+		}
+	}
+	return ""
 }
 
 // route is what a transcription route takes: its fields, and how it

@@ -2,11 +2,12 @@
 # Installs the system tools earshot's tests and runtime use, when this
 # machine allows it (root with apt), and otherwise names the exact command.
 #   scripts/system-deps.sh run    ffmpeg (decodes Ogg/Opus/WebM/MP4/AAC)
-#   scripts/system-deps.sh test   ffmpeg, python3-httpx, curl, node+npm (the client examples)
+#   scripts/system-deps.sh test   ffmpeg, python3-httpx, curl, node+npm, openssl (the client examples;
+#                                 openssl makes the TLS certificate of the realtime example)
 set -euo pipefail
 want=(ffmpeg:ffmpeg)
 if [ "${1:-run}" = test ]; then
-	want+=(curl:curl python3-httpx:python3-httpx node:nodejs npm:npm)
+	want+=(curl:curl python3-httpx:python3-httpx node:nodejs npm:npm openssl:openssl)
 fi
 missing=()
 for w in "${want[@]}"; do

@@ -1,8 +1,9 @@
 // Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
 // built from the same sources, on a synthetic tiny-sized model and jfk.wav,
 // and prints the results side by side; then the HTTP API against
-// whisper-server, and audio decoding speed next to plain ffmpeg. `make bench`
-// runs it.
+// whisper-server, audio decoding speed next to plain ffmpeg, and live
+// sessions (turn latency, partial interval, concurrent sessions). `make
+// bench` runs it.
 //
 // The synthetic model has whisper tiny's dimensions, so it costs what tiny
 // costs to run, but its words are meaningless: the benchmark measures time
@@ -39,13 +40,14 @@ func main() {
 		runs        = flag.Int("runs", 5, "runs per measurement")
 		threads     = flag.Int("threads", 2, "threads per request")
 		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
-		only        = flag.String("only", "", "print one table: engine, http, speech or decode (default all)")
+		only        = flag.String("only", "", "print one table: engine, http, speech, decode or live (default all)")
 		vadPath     = flag.String("vad", "", "Silero VAD model (ggml) for the speech table (default: the energy VAD only)")
+		liveTurns   = flag.Int("live-turns", 20, "turns the live session benchmark times")
 		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs")
 	)
 	flag.Parse()
 	model, err := benchModel(*modelPath)
-	if err == nil && *whisperRoot == "" && *only != "decode" {
+	if err == nil && *whisperRoot == "" && *only != "decode" && *only != "live" {
 		err = fmt.Errorf("-whisper is required (make bench passes it)")
 	}
 	if err == nil && (*only == "" || *only == "engine") {
@@ -59,6 +61,9 @@ func main() {
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
+	}
+	if err == nil && (*only == "" || *only == "live") {
+		err = liveBench(model, *threads, *liveTurns)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-bench:", err)

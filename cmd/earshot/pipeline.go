@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/earshot-dev/earshot/agentmode"
+	"github.com/earshot-dev/earshot/live"
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/store"
@@ -193,4 +194,14 @@ func (m *modelSet) Engine(ctx context.Context, name string) (pipeline.Engine, fu
 		return nil, nil, err
 	}
 	return e, release, nil
+}
+
+// liveDetector is the speech detector of live sessions: the batch
+// requests' VAD, or the energy VAD when VAD is off for batch requests (a
+// live turn needs one to end).
+func liveDetector(v transcribe.VAD) live.SpeechDetector {
+	if v == nil {
+		v = transcribe.EnergyVAD{}
+	}
+	return live.VADDetector{VAD: v}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/earshot-dev/earshot/httpapi"
+	"github.com/earshot-dev/earshot/live"
 	"github.com/earshot-dev/earshot/mcp"
 	"github.com/earshot-dev/earshot/models"
 	"github.com/earshot-dev/earshot/pipeline"
@@ -52,6 +54,9 @@ type serveConfig struct {
 	noVAD           bool
 	maxModels       int
 	modelTTL        time.Duration
+	live            bool
+	tlsCert         string
+	tlsKey          string
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -62,9 +67,14 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
 (OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
 (mode=raw, clean or agent, with max_tokens), GET /v1/models, /healthz, /readyz
-and /metrics; and the MCP tools at /mcp (streamable HTTP).
+and /metrics; live transcription at GET /v1/realtime (OpenAI's Realtime
+transcription protocol over WebSocket); and the MCP tools at /mcp (streamable HTTP).
 
-Every /v1 route and /mcp need "Authorization: Bearer KEY". Keys come from
+With --tls-cert and --tls-key it serves HTTPS (and wss:// for /v1/realtime,
+which OpenAI's Node client always dials).
+
+Every /v1 route and /mcp need "Authorization: Bearer KEY" (browsers may send
+the key on /v1/realtime as the subprotocol openai-insecure-api-key.KEY). Keys come from
 'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
 address without any key, auth is off; on any other address earshot refuses to
 start without a key unless --insecure-no-auth is given.
@@ -106,6 +116,9 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.BoolVar(&c.mcp, "mcp", true, "serve the MCP tools at /mcp (streamable HTTP, behind the same keys)")
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
+	f.BoolVar(&c.live, "live", true, "serve live transcription sessions at /v1/realtime (WebSocket, behind the same keys)")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	f.StringVar(&c.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	keyStoreFlags(cmd, &c.keyStore)
 	f.IntVar(&c.maxModels, "max-models", 2, "downloaded models besides --model that requests may name, loaded at once (0: only --model)")
@@ -119,6 +132,17 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	maxUpload, err := parseSize(c.maxUpload)
 	if err != nil {
 		return fmt.Errorf("--max-upload: %w", err)
+	}
+	var tlsConfig *tls.Config
+	switch {
+	case c.tlsCert != "" && c.tlsKey != "":
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case c.tlsCert != "" || c.tlsKey != "":
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
 	auth := &keyAuth{store: keyDB}
 	if c.envKey != "" {
@@ -186,7 +210,15 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return err
 	}
-	var mounts map[string]http.Handler
+	mounts := map[string]http.Handler{}
+	var liveHandler *live.Handler
+	if c.live {
+		// A session decodes about once per step while someone speaks: beyond
+		// what the workers and queue hold, more sessions only wait longer.
+		sessions := engine.Options().Workers + engine.Options().Queue
+		liveHandler = live.New(live.Config{Pipeline: pipe, Detector: liveDetector(vad), ModelName: modelName, Origins: c.allowOrigins, MaxSessions: sessions, Logger: log})
+		mounts["/v1/realtime"] = liveHandler
+	}
 	if c.mcp {
 		srv, err := mcp.New(mcp.Config{
 			Pipeline:     pipe,
@@ -201,7 +233,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		}
 		mcpHandler := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp", AllowedOrigins: c.allowOrigins, MaxBody: maxUpload/3*4 + 1<<20})
 		defer mcpHandler.Close(context.Background())
-		mounts = map[string]http.Handler{"/mcp": mcpHandler}
+		mounts["/mcp"] = mcpHandler
 	}
 	api := httpapi.New(httpapi.Config{
 		Pipeline:  pipe,
@@ -217,14 +249,21 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		ReadTimeout:       10 * time.Minute, // a 25 MB upload on a slow link
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	opts := engine.Options()
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
-		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil)
+		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil, "tls", tlsConfig != nil)
 	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -236,6 +275,11 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown timeout were cut", "error", err)
+	}
+	if liveHandler != nil { // Shutdown does not wait for WebSockets
+		if err := liveHandler.Close(sctx); err != nil {
+			log.Warn("live sessions still running at the shutdown timeout were cut", "error", err)
+		}
 	}
 
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
