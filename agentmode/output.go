@@ -94,7 +94,28 @@ type rawJSON struct {
 	Segments     []rawSegment       `json:"segments"`
 	Words        []transcribe.Word  `json:"words,omitempty"`
 	Timings      transcribe.Timings `json:"timings"`
+	// VAD and Speech say what voice activity detection found (Speech
+	// empty, not absent: no speech, and whisper did not run); Chunks how
+	// many pieces the audio was decoded in; Dropped the segments left out.
+	VAD             string       `json:"vad,omitempty"`
+	Speech          *[]rawSpan   `json:"speech,omitempty"`
+	Chunks          int          `json:"chunks,omitempty"`
+	Dropped         []rawDropped `json:"dropped,omitempty"`
+	DroppedKeywords []string     `json:"dropped_keywords,omitempty"`
 	tail
+}
+
+// rawSpan is a speech region in seconds.
+type rawSpan struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+type rawDropped struct {
+	Start  float64 `json:"start"`
+	End    float64 `json:"end"`
+	Text   string  `json:"text"`
+	Reason string  `json:"reason"`
 }
 
 type rawSegment struct {
@@ -106,6 +127,8 @@ type rawSegment struct {
 	AvgLogprob   float64            `json:"avg_logprob"`
 	NoSpeechProb float64            `json:"no_speech_prob"`
 	Temperature  float64            `json:"temperature"`
+	// Repetition flags a segment that still loops after a retry.
+	Repetition *transcribe.Repetition `json:"repetition,omitempty"`
 }
 
 // pos is a place in a transcript: a unit (intent, paragraph or segment) and

@@ -227,7 +227,7 @@ func rawPager(in input, opts Options) pager {
 		unitsOf(from, to, len(segs), wordsIn, func(u, lo, hi int) {
 			s := segs[u]
 			rs := rawSegment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text,
-				AvgLogprob: s.AvgLogprob, NoSpeechProb: s.NoSpeechProb, Temperature: s.Temperature}
+				AvgLogprob: s.AvgLogprob, NoSpeechProb: s.NoSpeechProb, Temperature: s.Temperature, Repetition: s.Repetition}
 			if lo > 0 || hi < len(segWords[u]) {
 				rs.Text = " " + strings.Join(segWords[u][lo:hi], " ")
 			} else if level < 1 {
@@ -243,9 +243,37 @@ func rawPager(in input, opts Options) pager {
 			t := strings.TrimSpace(text.String())
 			out.Text = &t
 		}
+		speechFacts(&out, res, level)
 		return out
 	}
 	return pager{prefix: "r", units: len(segs), wordsIn: wordsIn, levels: []string{"tokens", "words"}, build: build}
+}
+
+// speechFacts adds what voice activity detection found to a raw page: the
+// detector always, the regions and dropped segments while the budget has
+// room for detail (level 0), and an empty region list whenever there was
+// no speech at all, since that is why the page is empty.
+func speechFacts(out *rawJSON, res *transcribe.Result, level int) {
+	out.VAD, out.Chunks = res.VAD, res.Chunks
+	if res.VAD == "" {
+		return
+	}
+	if len(res.Speech) == 0 {
+		out.Speech = &[]rawSpan{}
+		return
+	}
+	if level > 0 {
+		return
+	}
+	spans := make([]rawSpan, len(res.Speech))
+	for i, sp := range res.Speech {
+		spans[i] = rawSpan{Start: sp.Start.Seconds(), End: sp.End.Seconds()}
+	}
+	out.Speech = &spans
+	for _, d := range res.Dropped {
+		out.Dropped = append(out.Dropped, rawDropped{Start: d.Segment.Start, End: d.Segment.End, Text: d.Segment.Text, Reason: d.Reason})
+	}
+	out.DroppedKeywords = res.DroppedKeywords
 }
 
 // segmentWords hands out the result's own words (whisper's, or those of an

@@ -177,3 +177,34 @@ func TestChunkingNeedsVAD(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// Raw mode says what the VAD found: no speech at all as an empty list,
+// else the regions, and the segments it dropped.
+func TestRawModeShowsSpeech(t *testing.T) {
+	raw := agentmode.Options{Mode: agentmode.Raw}
+	for _, tc := range []struct {
+		name   string
+		engine *pipelinetest.Engine
+		clip   string
+		want   []string
+	}{
+		{"silence", &pipelinetest.Engine{}, "silence-noise-1.5s.wav", []string{`"vad":"energy"`, `"speech":[]`}},
+		{"speech", &pipelinetest.Engine{}, "jfk.wav", []string{`"vad":"energy"`, `"speech":[{"start":`}},
+		{"dropped", &pipelinetest.Engine{NoSpeech: true}, "jfk.wav", []string{`"dropped":[{"start":`, `"reason":"no speech`}},
+	} {
+		p := withVAD(t, tc.engine, 1)
+		res, err := p.Transcribe(context.Background(), pipeline.Request{Samples: clip(t, tc.clip), Format: &raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		js := string(res.Output.JSON)
+		for _, w := range tc.want {
+			if !strings.Contains(js, w) {
+				t.Errorf("%s: raw output lacks %s: %s", tc.name, w, js)
+			}
+		}
+		if err := agentmode.Validate(res.Output.JSON); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
