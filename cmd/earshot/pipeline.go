@@ -23,6 +23,7 @@ type pipelineConfig struct {
 	maxBytes int64
 	store    *transcripts.Store
 	auth     pipeline.Authenticator
+	limits   pipeline.Limiter
 	log      *slog.Logger
 }
 
@@ -46,6 +47,7 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 		Formatter:   formatter,
 		Transcripts: c.store,
 		Auth:        c.auth,
+		Limits:      c.limits,
 		Logger:      c.log,
 	}), nil
 }

@@ -45,6 +45,8 @@ type serveConfig struct {
 	mcp             bool
 	allowDirs       []string
 	allowOrigins    []string
+	corsOrigins     []string
+	allowHosts      []string
 	storeTTL        time.Duration
 	storeMax        string
 	userHome        string
@@ -64,7 +66,16 @@ and /metrics; and the MCP tools at /mcp (streamable HTTP).
 Every /v1 route and /mcp need "Authorization: Bearer KEY". Keys come from
 'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
 address without any key, auth is off; on any other address earshot refuses to
-start without a key unless --insecure-no-auth is given.
+start without a key unless --insecure-no-auth is given. Without keys, only
+requests addressed to localhost or a loopback address (the Host header) and
+pages served from this machine are answered, so that no web page can reach
+the API through DNS rebinding; --allow-host names more hosts.
+
+Each key's limits (requests per minute, concurrent requests, upload size,
+monthly audio) are enforced here and across replicas sharing --store. Keys
+with the admin scope manage keys over HTTP (POST/GET /v1/keys, DELETE
+/v1/keys/ID); GET /v1/usage shows a key's usage by day. CORS is off unless
+--cors-origin names an origin.
 
 SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 --shutdown-timeout, and exits 0.`,
@@ -103,6 +114,8 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.BoolVar(&c.mcp, "mcp", true, "serve the MCP tools at /mcp (streamable HTTP, behind the same keys)")
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
+	f.StringArrayVar(&c.corsOrigins, "cors-origin", nil, "browser origin allowed to call the API with CORS, e.g. https://app.example (repeatable; default none)")
+	f.StringArrayVar(&c.allowHosts, "allow-host", nil, "Host name answered besides localhost while auth is off (repeatable; * for any)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	keyStoreFlags(cmd, &c.keyStore)
 	return cmd
@@ -135,6 +148,9 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
 		}
 		log.Warn("serving without API keys: any client that can reach the address can transcribe", "addr", c.addr)
+		if !pipeline.Loopback(c.addr) && len(c.allowHosts) == 0 {
+			log.Warn("without API keys only requests addressed to localhost are answered (against DNS rebinding); --allow-host NAME answers NAME too")
+		}
 		authn = nil
 	}
 
@@ -158,12 +174,17 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return fmt.Errorf("--transcript-memory: %w", err)
 	}
+	var limits pipeline.Limiter
+	if authn != nil {
+		limits = &storeLimiter{store: keyDB, ttl: defaultLeaseTTL, log: log}
+	}
 	pipe, err := newPipeline(pipelineConfig{
 		engine:   engine,
 		ffmpeg:   ffmpegPath(c.ffmpeg),
 		maxBytes: maxUpload,
 		store:    transcripts.New(c.storeTTL, storeMax),
 		auth:     authn,
+		limits:   limits,
 		log:      log,
 	})
 	if err != nil {
@@ -187,12 +208,15 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		mounts = map[string]http.Handler{"/mcp": mcpHandler}
 	}
 	api := httpapi.New(httpapi.Config{
-		Pipeline:  pipe,
-		Stats:     engine,
-		MaxUpload: maxUpload,
-		ModelName: modelName,
-		Logger:    log,
-		Mounts:    mounts,
+		Pipeline:     pipe,
+		Stats:        engine,
+		MaxUpload:    maxUpload,
+		ModelName:    modelName,
+		Logger:       log,
+		Mounts:       mounts,
+		Accounts:     accounts{store: keyDB},
+		CORSOrigins:  c.corsOrigins,
+		AllowedHosts: c.allowHosts,
 	})
 	srv := &http.Server{
 		Handler:           api,
