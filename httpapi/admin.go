@@ -98,16 +98,15 @@ type usageList struct {
 	Total  usageTotal `json:"total"`
 }
 
-const scopeAdmin = "admin"
+// The scopes the routes need.
+const (
+	scopeAdmin      = "admin"
+	scopeTranscribe = "transcribe"
+)
 
 // noAccounts is the answer of the key routes on a server without a store.
 var noAccounts = pipeline.Errorf(pipeline.NotFound, "unknown_url", "This server keeps no key store: key management and usage are not served.")
 
-// forbidden is a key without the admin scope at an admin route.
-func forbidden(what string) error {
-	return pipeline.Errorf(pipeline.Forbidden, "insufficient_permissions",
-		"This API key cannot %s: that needs a key with the admin scope ('earshot keys create --scope admin').", what)
-}
 
 // actor names the caller in the audit log: the acting key's id, never its
 // secret.
@@ -125,13 +124,22 @@ func principal(c *gin.Context) pipeline.Principal {
 
 // admin lets only callers with the admin scope through.
 func (s *Server) admin(what string) gin.HandlerFunc {
+	need := s.need(scopeAdmin, what)
 	return func(c *gin.Context) {
 		if s.cfg.Accounts == nil {
 			s.fail(c, noAccounts)
 			return
 		}
-		if !principal(c).Can(scopeAdmin) {
-			s.fail(c, forbidden(what))
+		need(c)
+	}
+}
+
+// need lets only callers holding scope through (403 otherwise).
+func (s *Server) need(scope, what string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principal(c).Can(scope) {
+			s.fail(c, pipeline.Errorf(pipeline.Forbidden, "insufficient_permissions",
+				"This API key cannot %s: that needs a key with the %s scope ('earshot keys create --scope %s').", what, scope, scope))
 			return
 		}
 		c.Next()
@@ -203,7 +211,8 @@ func (s *Server) usage(c *gin.Context) {
 	case q.KeyID == "":
 		q.KeyID = p.KeyID
 	case q.KeyID != p.KeyID:
-		s.fail(c, forbidden("read another key's usage"))
+		s.fail(c, pipeline.Errorf(pipeline.Forbidden, "insufficient_permissions",
+			"This API key can read its own usage only; every key's needs the admin scope."))
 		return
 	}
 	days, err := s.cfg.Accounts.Usage(c.Request.Context(), q)

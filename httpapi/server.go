@@ -103,16 +103,17 @@ func New(cfg Config) *Server {
 	v1 := r.Group("/v1", s.auth)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:id", s.getModel)
-	v1.POST("/audio/transcriptions", s.openAI(transcriptionsRoute))
-	v1.POST("/audio/translations", s.openAI(translationsRoute))
-	v1.POST("/transcriptions", s.modes)
-	v1.GET("/transcriptions/:id", s.getTranscription)
+	tr := s.need(scopeTranscribe, "transcribe")
+	v1.POST("/audio/transcriptions", tr, s.openAI(transcriptionsRoute))
+	v1.POST("/audio/translations", tr, s.openAI(translationsRoute))
+	v1.POST("/transcriptions", tr, s.modes)
+	v1.GET("/transcriptions/:id", tr, s.getTranscription)
 	v1.GET("/usage", s.usage)
 	v1.POST("/keys", s.admin("create keys"), s.createKey)
 	v1.GET("/keys", s.admin("list keys"), s.listKeys)
 	v1.DELETE("/keys/:id", s.admin("revoke keys"), s.revokeKey)
 	for path, h := range cfg.Mounts {
-		r.Any(path, s.auth, gin.WrapH(h))
+		r.Any(path, s.auth, tr, gin.WrapH(h))
 	}
 	return s
 }
