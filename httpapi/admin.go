@@ -107,7 +107,6 @@ const (
 // noAccounts is the answer of the key routes on a server without a store.
 var noAccounts = pipeline.Errorf(pipeline.NotFound, "unknown_url", "This server keeps no key store: key management and usage are not served.")
 
-
 // actor names the caller in the audit log: the acting key's id, never its
 // secret.
 func actor(p pipeline.Principal) string {
