@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/mcp"
@@ -511,5 +515,56 @@ func TestReplicasShareLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// MCP tool calls over /mcp count against the same limits and usage as
+// HTTP requests: a spent key's call is a tool error that says so, and a
+// valid key's call is recorded once.
+func TestMCPCountsAgainstLimits(t *testing.T) {
+	r := newReplica(t, "sqlite:"+filepath.Join(t.TempDir(), "earshot.db"), nil, io.Discard, nil)
+	ctx := context.Background()
+	spent, spentID := r.key(t, "spent", nil, store.Limits{MonthlyAudioSeconds: 1})
+	if _, err := r.db.RecordUsage(ctx, store.UsageRecord{RequestID: "earlier", KeyID: spentID, AudioSeconds: 5}); err != nil {
+		t.Fatal(err)
+	}
+	user, userID := r.key(t, "user", nil, store.Limits{})
+	call := func(key string) *mcpgo.CallToolResult {
+		c, err := client.NewStreamableHttpClient(r.url+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var init mcpgo.InitializeRequest
+		init.Params.ProtocolVersion = mcpgo.LATEST_PROTOCOL_VERSION
+		init.Params.ClientInfo = mcpgo.Implementation{Name: "test", Version: "1"}
+		if _, err := c.Initialize(ctx, init); err != nil {
+			t.Fatal(err)
+		}
+		var req mcpgo.CallToolRequest
+		req.Params.Name = "transcribe"
+		req.Params.Arguments = map[string]any{"audio_base64": base64.StdEncoding.EncodeToString(sine(1))}
+		res, err := c.CallTool(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := call(spent)
+	if !res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(mcpgo.TextContent).Text, "monthly audio allowance") {
+		t.Errorf("a spent key's tool call: %+v, want a tool error about the quota", res)
+	}
+	if res := call(user); res.IsError {
+		t.Fatalf("a valid key's tool call failed: %+v", res.Content)
+	}
+	days, err := r.db.Usage(ctx, store.UsageQuery{KeyID: userID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 1 || days[0].Requests != 1 || math.Abs(days[0].AudioSeconds-1) > 1e-6 {
+		t.Errorf("usage after one tool call: %+v", days)
 	}
 }
