@@ -230,6 +230,17 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil)
 	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
 
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		pruneUsage(pctx, keyDB, log, time.Hour, usageRecordAge)
+	}()
+	defer func() {
+		stopPrune()
+		<-pruned
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -271,4 +282,27 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 25MiB", s)
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// usageRecordAge is how long a request's usage record (its idempotency
+// key) is kept; the daily totals are kept for good.
+const usageRecordAge = 35 * 24 * time.Hour
+
+// pruneUsage forgets old usage records every interval until ctx ends. Any
+// replica may do it; doing it twice is harmless.
+func pruneUsage(ctx context.Context, s *store.DB, log *slog.Logger, every, age time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.PruneUsage(ctx, time.Now().Add(-age)); err != nil && ctx.Err() == nil {
+				log.Warn("pruning old usage records failed", "error", err)
+			} else if n > 0 {
+				log.Debug("pruned old usage records", "records", n)
+			}
+		}
+	}
 }
