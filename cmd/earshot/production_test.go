@@ -30,6 +30,7 @@ import (
 
 	"github.com/earshot-dev/earshot/httpapi"
 	"github.com/earshot-dev/earshot/mcp"
+	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/pipeline/pipelinetest"
 	"github.com/earshot-dev/earshot/store"
 	"github.com/earshot-dev/earshot/transcripts"
@@ -567,4 +568,80 @@ func TestMCPCountsAgainstLimits(t *testing.T) {
 	if len(days) != 1 || days[0].Requests != 1 || math.Abs(days[0].AudioSeconds-1) > 1e-6 {
 		t.Errorf("usage after one tool call: %+v", days)
 	}
+}
+
+// A request that runs longer than a lease's ttl keeps its slot: the
+// limiter renews the lease until release, which gives it back.
+func TestLeaseRenewedWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "earshot.db"), store.Options{Pepper: testPepper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, k, err := db.CreateKey(ctx, store.NewKey{Name: "one", Limits: store.Limits{Concurrency: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &storeLimiter{store: db, ttl: 300 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
+	p := pipelineP(k)
+	release, err := l.Admit(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // three ttls
+	if _, err := l.Admit(ctx, p); err == nil {
+		t.Fatal("a second request was admitted while the first still ran: its lease lapsed")
+	} else if !strings.Contains(err.Error(), "as many requests running") {
+		t.Fatalf("second request: %v", err)
+	}
+	release()
+	release() // twice is harmless
+	again, err := l.Admit(ctx, p)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	again()
+}
+
+// pruneUsage forgets old request ids on its own: the same id counts again
+// once its record is gone; the daily totals stay.
+func TestPruneUsage(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "earshot.db"), store.Options{Pepper: testPepper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := store.UsageRecord{RequestID: "r1", KeyID: "k", At: time.Now().Add(-40 * 24 * time.Hour), AudioSeconds: 1}
+	recent := store.UsageRecord{RequestID: "r2", KeyID: "k", At: time.Now(), AudioSeconds: 1}
+	for _, u := range []store.UsageRecord{old, recent} {
+		if _, err := db.RecordUsage(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pruneUsage(pctx, db, slog.New(slog.DiscardHandler), 10*time.Millisecond, usageRecordAge)
+	}()
+	// Once pruned, the old id is new again (and counted again).
+	waitFor(t, func() bool {
+		again, err := db.RecordUsage(ctx, old)
+		return err == nil && again
+	})
+	cancel()
+	<-done
+	if again, _ := db.RecordUsage(ctx, recent); again {
+		t.Error("a recent request id was forgotten")
+	}
+	days, err := db.Usage(ctx, store.UsageQuery{KeyID: "k"})
+	if err != nil || len(days) != 2 || days[0].Requests != 2 || days[1].Requests != 1 {
+		t.Errorf("daily totals %+v (%v), want the old day kept (and counted again) and today's once", days, err)
+	}
+}
+
+func pipelineP(k store.Key) pipeline.Principal {
+	return pipeline.Principal{KeyID: k.ID, Name: k.Name, Limits: pipeline.Limits{Concurrency: k.Limits.Concurrency}}
 }
