@@ -200,10 +200,17 @@ func transcribeTone(t testing.TB, base, path, key string) answer {
 }
 
 // TestAuthMatrix: every route, with no key, a wrong key, a revoked key, a
-// key over its quota, a key without the route's scope, and a valid key.
+// key over its quota, a key without the route's scope, and a valid key, on
+// each store.
 func TestAuthMatrix(t *testing.T) {
+	for name, dsn := range backends(t) {
+		t.Run(name, func(t *testing.T) { authMatrix(t, dsn(t)) })
+	}
+}
+
+func authMatrix(t *testing.T, dsn string) {
 	logs := &syncBuffer{}
-	r := newReplica(t, "sqlite:"+filepath.Join(t.TempDir(), "earshot.db"), nil, logs, nil)
+	r := newReplica(t, dsn, nil, logs, nil)
 	ctx := context.Background()
 	user, _ := r.key(t, "user", nil, store.Limits{})
 	admin, _ := r.key(t, "admin", []store.Scope{store.ScopeAdmin}, store.Limits{})
