@@ -6,9 +6,10 @@
 // goroutines that stay flat (read from the server's own /metrics at the
 // start, middle and end, and after the load).
 //
-// Two keys share the load: most clients use a key limited only in
-// concurrency, a few a key limited to 60 requests a minute, so both the
-// engine's queue and the store's limits refuse requests.
+// Two keys share the load: most clients use a key limited in concurrency
+// (to a little less than the server's workers plus queue), a few a key
+// limited to 60 requests a minute, so that the engine's queue and both of
+// the store's limits refuse requests.
 //
 //	go run ./cmd/earshot-loadtest -earshot bin/earshot -duration 2m
 package main
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 2, "earshot serve --workers")
 	flag.IntVar(&c.threads, "threads", 1, "earshot serve --threads")
 	flag.IntVar(&c.queue, "queue", 8, "earshot serve --queue")
+	flag.IntVar(&c.keyConcurrency, "key-concurrency", 0, "concurrency limit of the main clients' key (default workers+queue-2, so that both the key's limit and the queue refuse requests)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "earshot-loadtest:", err)
@@ -59,6 +61,7 @@ type config struct {
 	earshot, size, audio    string
 	duration                time.Duration
 	clients, limited        int
+	keyConcurrency          int
 	workers, threads, queue int
 }
 
@@ -96,7 +99,10 @@ func run(c config) error {
 	if _, err := earshot(c.earshot, env, "models", "synth", "--size", c.size, "--out", model); err != nil {
 		return err
 	}
-	mainKey, err := earshot(c.earshot, env, "keys", "create", "--name", "load", "--concurrency", strconv.Itoa(max(1, c.clients*3/4)))
+	if c.keyConcurrency <= 0 {
+		c.keyConcurrency = max(1, c.workers+c.queue-2)
+	}
+	mainKey, err := earshot(c.earshot, env, "keys", "create", "--name", "load", "--concurrency", strconv.Itoa(c.keyConcurrency))
 	if err != nil {
 		return err
 	}
@@ -155,8 +161,8 @@ func run(c config) error {
 	}
 	samples = append(samples, s)
 
-	fmt.Printf("earshot load test: %d clients (%d on a 60 rpm key) for %v against earshot serve on %s\n",
-		c.clients, c.limited, c.duration, addr)
+	fmt.Printf("earshot load test: %d clients (%d on a key limited to %d at once, %d on a 60 rpm key) for %v against earshot serve on %s\n",
+		c.clients, c.clients-c.limited, c.keyConcurrency, c.limited, c.duration, addr)
 	fmt.Printf("synthetic %s model (random weights), %s (%d bytes) per request, --workers %d --threads %d --queue %d, SQLite store\n\n",
 		c.size, filepath.Base(c.audio), len(audio), c.workers, c.threads, c.queue)
 	start := time.Now()
