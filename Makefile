@@ -13,13 +13,14 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib deps test-deps run install install-bin test check unit fuzz examples bench eval train clean help
+.PHONY: all build lib deps test-deps run install install-bin test check unit fuzz examples bench loadtest eval train clean help
 all: build
 
 help:
 	@echo "make run    build earshot and start the HTTP API on 127.0.0.1:8080 (pulls the default model; EARSHOT_MODEL, EARSHOT_API_KEY)"
 	@echo "make test   gofmt, go vet, staticcheck, go mod tidy check, race tests, fuzzing, examples"
 	@echo "make bench  benchmark table against whisper-cli on a synthetic tiny model"
+	@echo "make loadtest  64 clients for 2 minutes against earshot serve (LOADTEST_DURATION=30s shortens it)"
 	@echo "make eval   agent mode on Disfl-QA and SNIPS, and its speed, next to baselines"
 	@echo "make train  retrain agent mode's self-repair model (agentmode/repair/weights.txt.gz)"
 	@echo "make install  put earshot in PREFIX/bin (PREFIX: /usr/local as root, else ~/.local)"
@@ -109,6 +110,15 @@ examples: build
 
 bench: build
 	@$(CGO_ENV); $(GO) run ./cmd/earshot-bench -whisper "$$(scripts/whisper-lib.sh)" -earshot $(BIN) -vad "$$($(BIN) models vad 2>/dev/null || true)" $(BENCHFLAGS)
+
+# 64 concurrent clients for LOADTEST_DURATION against `earshot serve` on
+# loopback (a synthetic model, a SQLite key store of its own): fails on any
+# 5xx, any refusal that is not a 429 with Retry-After, or usage that does not
+# count exactly the accepted requests; prints p50/p99 and the server's RSS
+# and goroutines at the start, middle and end. Not part of `make test`.
+LOADTEST_DURATION ?= 2m
+loadtest: build
+	@$(CGO_ENV); $(GO) run ./cmd/earshot-loadtest -earshot $(BIN) -duration $(LOADTEST_DURATION)
 
 # Agent mode's evaluation: Disfl-QA dev, SNIPS commands joined into
 # multi-intent utterances, and speed on one core (pure Go, no whisper.cpp).

@@ -454,7 +454,7 @@ func TestOpenAISDKContract(t *testing.T) {
 	ctx := t.Context()
 	jfk := testdata(t, "jfk.wav")
 	res, err := client.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
-		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: openai.AudioModelGPT4oTranscribe,
+		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: "gpt-4o-transcribe",
 		Include:   []openai.TranscriptionInclude{openai.TranscriptionIncludeLogprobs},
 		Languages: []string{"de", "en-GB"}, Keywords: []string{"Dana", "earshot"},
 	})
@@ -468,7 +468,7 @@ func TestOpenAISDKContract(t *testing.T) {
 		t.Errorf("the engine was asked for languages %q, keywords %q", last.Languages, last.Keywords)
 	}
 	_, err = client.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
-		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: openai.AudioModelWhisper1,
+		File: openai.File(bytes.NewReader(jfk), "jfk.wav", "audio/wav"), Model: "whisper-1",
 		KnownSpeakerNames: []string{"agent", "customer"},
 	})
 	var apiErr *openai.Error
@@ -494,7 +494,7 @@ func TestSpeechAwareOverHTTP(t *testing.T) {
 	}
 	client := openai.NewClient(option.WithBaseURL(f.url+"/v1/"), option.WithAPIKey(f.key), option.WithMaxRetries(0))
 	res, err := client.Audio.Transcriptions.New(t.Context(), openai.AudioTranscriptionNewParams{
-		File: openai.File(bytes.NewReader(testdata(t, "jfk.wav")), "jfk.wav", "audio/wav"), Model: openai.AudioModelWhisper1,
+		File: openai.File(bytes.NewReader(testdata(t, "jfk.wav")), "jfk.wav", "audio/wav"), Model: "whisper-1",
 		ChunkingStrategy: openai.AudioTranscriptionNewParamsChunkingStrategyUnion{OfAudioTranscriptionNewsChunkingStrategyVadConfig: &openai.AudioTranscriptionNewParamsChunkingStrategyVadConfig{
 			Type: "server_vad", SilenceDurationMs: openai.Int(300), Threshold: openai.Float(0.5)}},
 	})

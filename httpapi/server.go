@@ -5,8 +5,11 @@
 // and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent,
 // shaped by agentmode, with a token budget; GET /v1/transcriptions/{id}
 // reads a kept one again: another mode, budget or page),
-// GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
-// "Authorization: Bearer <key>" unless auth is off. Errors always use
+// GET /v1/models, /healthz, /readyz and /metrics; GET /v1/usage (the
+// caller's usage by day) and, for keys with the admin scope, POST and GET
+// /v1/keys and DELETE /v1/keys/{id}. Every /v1 route needs
+// "Authorization: Bearer <key>" unless auth is off; with auth off only
+// loopback Hosts and pages are answered (security.go). Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
 //
 // The handler translates HTTP to and from earshot's request pipeline and
@@ -50,7 +53,16 @@ type Config struct {
 	// Mounts are more handlers by path, served behind the same keys: main
 	// mounts the MCP endpoint at /mcp here.
 	Mounts map[string]http.Handler
-	Logger *slog.Logger
+	// Accounts serves key management (POST/GET /v1/keys, DELETE
+	// /v1/keys/{id}, admin scope only) and GET /v1/usage; nil serves none.
+	Accounts Accounts
+	// CORSOrigins are the browser origins allowed to call the API
+	// ("https://app.example"); none (the default) sends no CORS headers.
+	CORSOrigins []string
+	// AllowedHosts are Host names answered besides loopback ones while
+	// auth is off ("*": any); see door.
+	AllowedHosts []string
+	Logger       *slog.Logger
 }
 
 // DefaultMaxUpload is OpenAI's limit, which clients already expect.
@@ -78,7 +90,7 @@ func New(cfg Config) *Server {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Stats)}
-	r.Use(s.recover, s.requestID, s.observe)
+	r.Use(s.recover, s.requestID, s.observe, s.headers, s.cors, s.door)
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, pipeline.Errorf(pipeline.NotFound, "unknown_url", "Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path))
 	})
@@ -91,12 +103,17 @@ func New(cfg Config) *Server {
 	v1 := r.Group("/v1", s.auth)
 	v1.GET("/models", s.listModels)
 	v1.GET("/models/:id", s.getModel)
-	v1.POST("/audio/transcriptions", s.openAI(transcriptionsRoute))
-	v1.POST("/audio/translations", s.openAI(translationsRoute))
-	v1.POST("/transcriptions", s.modes)
-	v1.GET("/transcriptions/:id", s.getTranscription)
+	tr := s.need(scopeTranscribe, "transcribe")
+	v1.POST("/audio/transcriptions", tr, s.openAI(transcriptionsRoute))
+	v1.POST("/audio/translations", tr, s.openAI(translationsRoute))
+	v1.POST("/transcriptions", tr, s.modes)
+	v1.GET("/transcriptions/:id", tr, s.getTranscription)
+	v1.GET("/usage", s.usage)
+	v1.POST("/keys", s.admin("create keys"), s.createKey)
+	v1.GET("/keys", s.admin("list keys"), s.listKeys)
+	v1.DELETE("/keys/:id", s.admin("revoke keys"), s.revokeKey)
 	for path, h := range cfg.Mounts {
-		r.Any(path, s.auth, gin.WrapH(h))
+		r.Any(path, s.auth, tr, gin.WrapH(h))
 	}
 	return s
 }
@@ -114,18 +131,25 @@ func (s *Server) ready(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "model": s.cfg.ModelName})
 }
 
+// usageIDKey holds, in the gin context, the id usage is recorded under.
+const usageIDKey = "earshot_usage_id"
+
 var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // requestID gives every response an x-request-id: the client's own when it
-// sent a sane one, else a new random one.
+// sent a sane one, else a new random one. Usage is recorded under an id
+// the server makes (the same one when the client sent none): a client that
+// sent one id with every request would otherwise be counted once.
 func (s *Server) requestID(c *gin.Context) {
+	var b [12]byte
+	rand.Read(b[:])
+	own := "req_" + hex.EncodeToString(b[:])
 	id := c.GetHeader("X-Request-Id")
 	if !requestIDRE.MatchString(id) {
-		var b [12]byte
-		rand.Read(b[:])
-		id = "req_" + hex.EncodeToString(b[:])
+		id = own
 	}
 	c.Set("request_id", id)
+	c.Set(usageIDKey, own)
 	c.Header("X-Request-Id", id)
 	c.Next()
 }

@@ -152,8 +152,10 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
 		return nil, pipeline.InvalidParam("", "Send the audio as multipart/form-data with a 'file' field (got Content-Type %q).", c.GetHeader("Content-Type"))
 	}
-	// The whole body may carry the file plus the small fields.
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUpload+1<<20)
+	// The whole body may carry the file plus the small fields. A key may
+	// have a smaller upload limit than the server's.
+	limit, tooLarge := s.uploadLimit(c)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit+1<<20)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
 		return nil, pipeline.InvalidParam("", "Malformed multipart body: %v.", err)
@@ -166,7 +168,7 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 			break
 		}
 		if err != nil {
-			return nil, s.bodyError(err)
+			return nil, bodyError(err, tooLarge)
 		}
 		name := part.FormName()
 		if name == "file" {
@@ -174,12 +176,12 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 				return nil, pipeline.InvalidParam("file", "Send one 'file' field, not several.")
 			}
 			var buf bytes.Buffer
-			n, err := buf.ReadFrom(io.LimitReader(part, s.cfg.MaxUpload+1))
+			n, err := buf.ReadFrom(io.LimitReader(part, limit+1))
 			if err != nil {
-				return nil, s.bodyError(err)
+				return nil, bodyError(err, tooLarge)
 			}
-			if n > s.cfg.MaxUpload {
-				return nil, s.tooLarge()
+			if n > limit {
+				return nil, tooLarge
 			}
 			f.file, f.filename = buf.Bytes(), part.FileName()
 			continue
@@ -192,7 +194,7 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 		}
 		v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 		if err != nil {
-			return nil, s.bodyError(err)
+			return nil, bodyError(err, tooLarge)
 		}
 		if len(v) > maxFieldBytes {
 			return nil, pipeline.InvalidParam(name, "The field '%s' is longer than %d bytes.", name, maxFieldBytes)
@@ -432,12 +434,23 @@ func minConfidence(v string) (float64, error) {
 // whisper-1, so that code written for OpenAI keeps working unchanged.
 var aliases = []string{"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
 
+// uploadLimit is the largest file this request may upload: the server's
+// limit, or the calling key's when that is smaller, and the error a larger
+// one gets.
+func (s *Server) uploadLimit(c *gin.Context) (int64, *pipeline.Error) {
+	if p := principal(c); p.Limits.MaxUpload > 0 && p.Limits.MaxUpload < s.cfg.MaxUpload {
+		return p.Limits.MaxUpload, &pipeline.Error{Kind: pipeline.TooLarge, Param: "file", Code: "file_too_large",
+			Message: fmt.Sprintf("The audio file is larger than this API key's upload limit of %s.", mib(p.Limits.MaxUpload))}
+	}
+	return s.cfg.MaxUpload, s.tooLarge()
+}
+
 // bodyError is a failure reading the multipart body: over the size limit
-// (413) or malformed (400), never the engine's.
-func (s *Server) bodyError(err error) error {
+// (413, as tooLarge says) or malformed (400), never the engine's.
+func bodyError(err error, tooLarge error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return s.tooLarge()
+		return tooLarge
 	}
 	return pipeline.InvalidParam("", "Malformed multipart body: %v.", err)
 }
@@ -572,7 +585,7 @@ func (s *Server) getTranscription(c *gin.Context) {
 func (s *Server) run(c *gin.Context, f *form, shape *agentmode.Options) (*pipeline.Response, bool) {
 	// Shaped answers are kept, so that a truncated one can be read on
 	// (GET /v1/transcriptions/{id}?cursor=...).
-	req := pipeline.Request{ID: c.GetString("request_id"), Audio: f.file, Name: f.filename, Model: f.model, Options: f.opts,
+	req := pipeline.Request{ID: c.GetString(usageIDKey), Audio: f.file, Name: f.filename, Model: f.model, Options: f.opts,
 		Format: shape, Keep: shape != nil, NoVAD: f.noVAD, Chunking: f.chunking}
 	f.file = nil // the pipeline holds the only reference: it lets go once decoded
 	var sse *sseWriter

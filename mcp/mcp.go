@@ -25,7 +25,9 @@ package mcp
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -325,6 +327,7 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 		return "", nil, badArg("path", "Give the audio: a file path (path) or its bytes as base64 (audio_base64).")
 	}
 	res, err := s.cfg.Pipeline.Transcribe(ctx, pipeline.Request{
+		ID:      callID(),
 		Audio:   data,
 		Name:    name,
 		Options: transcribe.Options{Language: args.Language, Prompt: args.Prompt, TokenTimestamps: args.Timestamps},
@@ -443,4 +446,12 @@ func (p *progress) notify(pct float64, msg string, thin bool) {
 	}
 	p.last, p.sent = pct, time.Now()
 	p.send(pct, msg)
+}
+
+// callID names one tool call for its usage record: made here, since the
+// JSON-RPC id of a call is the client's and repeats across sessions.
+func callID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "mcp_" + hex.EncodeToString(b[:])
 }

@@ -554,3 +554,41 @@ func TestDescriptionFollowsConfig(t *testing.T) {
 		}
 	}
 }
+
+// An Origin that equals the Host proves nothing: under DNS rebinding both
+// are the attacker's name. Only listed origins, and loopback pages talking
+// to a loopback server, are let in. (The requests come from a non-loopback
+// peer, as through a proxy, so that mcp-go's own loopback check does not
+// decide first.)
+func TestHTTPOriginIsNotTheHost(t *testing.T) {
+	srv := newServer(t, setup{engine: scripted(1)})
+	h := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp", AllowedOrigins: []string{"https://app.example"}})
+	defer h.Close(context.Background())
+	for _, tc := range []struct {
+		name, host, origin string
+		refused            bool
+	}{
+		{"rebound name, its own origin", "evil.example:8080", "http://evil.example:8080", true},
+		{"public host, its own origin", "earshot.example", "https://earshot.example", true},
+		{"listed origin", "earshot.example", "https://app.example", false},
+		{"loopback page, loopback server", "127.0.0.1:8080", "http://localhost:3000", false},
+		{"loopback page, rebound name", "evil.example", "http://127.0.0.1:8080", true},
+		{"not a web origin", "127.0.0.1:8080", "file://localhost", true},
+		{"no Origin (not a browser)", "earshot.example", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+			req.Host = tc.host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if got := w.Code == http.StatusForbidden; got != tc.refused {
+				t.Errorf("status %d (%s), refused = %v, want %v", w.Code, strings.TrimSpace(w.Body.String()), got, tc.refused)
+			}
+		})
+	}
+}

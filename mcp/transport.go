@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -28,8 +27,9 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, er
 type HTTPOptions struct {
 	// Path is where the handler is mounted (default /mcp).
 	Path string
-	// AllowedOrigins are browser origins allowed besides the server's own
-	// and, on a loopback server, loopback ones ("https://app.example").
+	// AllowedOrigins are browser origins allowed besides, on a loopback
+	// server, loopback ones ("https://app.example"). The server's own
+	// origin is not implied: list it to serve pages of this host.
 	AllowedOrigins []string
 	// MaxBody bounds a request body (default 1.5 GiB: base64 audio).
 	MaxBody int64
@@ -71,18 +71,16 @@ func (s *Server) HTTPHandler(opts HTTPOptions) *HTTPHandler {
 	})}
 }
 
-// originAllowed: the server's own origin, a listed one, or a loopback page
-// talking to a loopback server.
+// originAllowed: a listed origin, or a loopback page talking to a loopback
+// server. An Origin is never trusted for equalling the Host: under DNS
+// rebinding both are the attacker's name.
 func originAllowed(origin string, r *http.Request, allowed []string) bool {
 	if slices.Contains(allowed, origin) {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
 	}
 	return pipeline.Loopback(u.Host) && pipeline.Loopback(r.Host)
 }

@@ -29,6 +29,7 @@ type pipelineConfig struct {
 	vad      transcribe.VAD
 	models   pipeline.Models
 	parallel int // chunks of one request decoded at once
+	limits   pipeline.Limiter
 	log      *slog.Logger
 }
 
@@ -52,6 +53,7 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 		Formatter:     formatter,
 		Transcripts:   c.store,
 		Auth:          c.auth,
+		Limits:        c.limits,
 		VAD:           c.vad,
 		Models:        c.models,
 		ChunkParallel: c.parallel,

@@ -47,6 +47,8 @@ type serveConfig struct {
 	mcp             bool
 	allowDirs       []string
 	allowOrigins    []string
+	corsOrigins     []string
+	allowHosts      []string
 	storeTTL        time.Duration
 	storeMax        string
 	userHome        string
@@ -77,7 +79,16 @@ Every /v1 route and /mcp need "Authorization: Bearer KEY" (browsers may send
 the key on /v1/realtime as the subprotocol openai-insecure-api-key.KEY). Keys come from
 'earshot keys create', from EARSHOT_API_KEY, or from --session-key. On a loopback
 address without any key, auth is off; on any other address earshot refuses to
-start without a key unless --insecure-no-auth is given.
+start without a key unless --insecure-no-auth is given. Without keys, only
+requests addressed to localhost or a loopback address (the Host header) and
+pages served from this machine are answered, so that no web page can reach
+the API through DNS rebinding; --allow-host names more hosts.
+
+Each key's limits (requests per minute, concurrent requests, upload size,
+monthly audio) are enforced here and across replicas sharing --store. Keys
+with the admin scope manage keys over HTTP (POST/GET /v1/keys, DELETE
+/v1/keys/ID); GET /v1/usage shows a key's usage by day. CORS is off unless
+--cors-origin names an origin.
 
 SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 --shutdown-timeout, and exits 0.`,
@@ -119,6 +130,8 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.BoolVar(&c.live, "live", true, "serve live transcription sessions at /v1/realtime (WebSocket, behind the same keys)")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	f.StringVar(&c.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	f.StringArrayVar(&c.corsOrigins, "cors-origin", nil, "browser origin allowed to call the API with CORS, e.g. https://app.example (repeatable; default none)")
+	f.StringArrayVar(&c.allowHosts, "allow-host", nil, "Host name answered besides localhost while auth is off (repeatable; * for any)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
 	keyStoreFlags(cmd, &c.keyStore)
 	f.IntVar(&c.maxModels, "max-models", 2, "downloaded models besides --model that requests may name, loaded at once (0: only --model)")
@@ -165,6 +178,9 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 			return fmt.Errorf("refusing to serve %s without an API key: create one with 'earshot keys create --name NAME', set EARSHOT_API_KEY, or pass --insecure-no-auth", c.addr)
 		}
 		log.Warn("serving without API keys: any client that can reach the address can transcribe", "addr", c.addr)
+		if !pipeline.Loopback(c.addr) && len(c.allowHosts) == 0 {
+			log.Warn("without API keys only requests addressed to localhost are answered (against DNS rebinding); --allow-host NAME answers NAME too")
+		}
 		authn = nil
 	}
 
@@ -196,6 +212,10 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		defer ms.engines.Close()
 		named = ms
 	}
+	var limits pipeline.Limiter
+	if authn != nil {
+		limits = &storeLimiter{store: keyDB, ttl: defaultLeaseTTL, log: log}
+	}
 	pipe, err := newPipeline(pipelineConfig{
 		models:   named,
 		vad:      vad,
@@ -205,6 +225,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		maxBytes: maxUpload,
 		store:    transcripts.New(c.storeTTL, storeMax),
 		auth:     authn,
+		limits:   limits,
 		log:      log,
 	})
 	if err != nil {
@@ -236,12 +257,15 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		mounts["/mcp"] = mcpHandler
 	}
 	api := httpapi.New(httpapi.Config{
-		Pipeline:  pipe,
-		Stats:     engine,
-		MaxUpload: maxUpload,
-		ModelName: modelName,
-		Logger:    log,
-		Mounts:    mounts,
+		Pipeline:     pipe,
+		Stats:        engine,
+		MaxUpload:    maxUpload,
+		ModelName:    modelName,
+		Logger:       log,
+		Mounts:       mounts,
+		Accounts:     accounts{store: keyDB},
+		CORSOrigins:  c.corsOrigins,
+		AllowedHosts: c.allowHosts,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -255,6 +279,17 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
 		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil, "tls", tlsConfig != nil)
 	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
+
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		pruneUsage(pctx, keyDB, log, time.Hour, usageRecordAge)
+	}()
+	defer func() {
+		stopPrune()
+		<-pruned
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -308,4 +343,27 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 25MiB", s)
 	}
 	return int64(n * float64(mult)), nil
+}
+
+// usageRecordAge is how long a request's usage record (its idempotency
+// key) is kept; the daily totals are kept for good.
+const usageRecordAge = 35 * 24 * time.Hour
+
+// pruneUsage forgets old usage records every interval until ctx ends. Any
+// replica may do it; doing it twice is harmless.
+func pruneUsage(ctx context.Context, s *store.DB, log *slog.Logger, every, age time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.PruneUsage(ctx, time.Now().Add(-age)); err != nil && ctx.Err() == nil {
+				log.Warn("pruning old usage records failed", "error", err)
+			} else if n > 0 {
+				log.Debug("pruned old usage records", "records", n)
+			}
+		}
+	}
 }
