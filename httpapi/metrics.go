@@ -75,6 +75,8 @@ func newMetrics(e Stats) *metrics {
 				func(l transcribe.Load) float64 { return float64(l.States) }),
 			gauge("earshot_states_max", "The most whisper states the engine may make.",
 				func(l transcribe.Load) float64 { return float64(l.MaxStates) }),
+			gauge("earshot_state_bytes", "Memory one whisper state costs, as measured so far.",
+				func(l transcribe.Load) float64 { return float64(l.StateBytes) }),
 			gauge("earshot_cost_thread_seconds_per_audio_second", "Measured thread-seconds per second of audio (moving average; clips under 30 s count as 30 s).",
 				func(l transcribe.Load) float64 { return l.Cost }),
 		)

@@ -23,7 +23,7 @@ func (s loadedStats) Load() transcribe.Load       { return s.load }
 
 func TestMetricsShowLoadAndShape(t *testing.T) {
 	stats := loadedStats{transcribe.Load{Running: 2, Waiting: 5, ThreadsBusy: 2, ThreadsTotal: 2, States: 2, MaxStates: 2,
-		ExpectedWait: 12500 * time.Millisecond, Cost: 0.125}}
+		ExpectedWait: 12500 * time.Millisecond, Cost: 0.125, StateBytes: 1 << 20}}
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Pipeline: pipeline.New(pipeline.Config{}), Stats: stats, ModelName: "m"}))
 	defer srv.Close()
 	r, err := http.Get(srv.URL + "/metrics")
@@ -39,6 +39,7 @@ func TestMetricsShowLoadAndShape(t *testing.T) {
 		"earshot_states_running 2",
 		"earshot_states 2",
 		"earshot_states_max 2",
+		"earshot_state_bytes 1.048576e+06",
 		"earshot_queue_depth 5",
 		"earshot_cost_thread_seconds_per_audio_second 0.125",
 	} {

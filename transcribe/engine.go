@@ -27,7 +27,9 @@ var (
 //
 // A Model may also have a method StateBytes() int64 saying what one
 // worker's state costs in memory; without it the engine measures the
-// growth of the process's resident memory as it makes the first worker.
+// growth of the process's resident memory from before the first worker
+// over the workers' first runs (whisper touches most of a state's buffers
+// only then), shared among them.
 type Model interface {
 	// NewWorker allocates the state for one request at a time.
 	NewWorker() (Worker, error)
@@ -79,8 +81,8 @@ type EngineOptions struct {
 	// 1, when fixed). States are made as the load needs them and kept.
 	Workers int
 	// MaxMemory bounds the states by memory, in bytes: at most MaxMemory
-	// over one state's cost (StateBytes), and at least one. 0 means no
-	// bound beyond Workers.
+	// over one state's cost (StateBytes, as measured so far), and at least
+	// one. 0 means no bound beyond Workers.
 	MaxMemory int64
 	// MaxQueueWait admits a request only while its expected wait is at
 	// most this (default DefaultMaxQueueWait); beyond it Transcribe returns
@@ -195,9 +197,11 @@ type Load struct {
 	// ThreadsTotal.
 	ThreadsBusy  int `json:"threads_busy"`
 	ThreadsTotal int `json:"threads_total"`
-	// States is how many whisper states exist now, MaxStates how many may.
-	States    int `json:"states"`
-	MaxStates int `json:"max_states"`
+	// States is how many whisper states exist now, MaxStates how many may,
+	// StateBytes what one costs in memory as measured so far.
+	States     int   `json:"states"`
+	MaxStates  int   `json:"max_states"`
+	StateBytes int64 `json:"state_bytes"`
 	// ExpectedWait is what a short request arriving now would wait.
 	ExpectedWait time.Duration `json:"expected_wait"`
 	// Cost is the measured thread-seconds per second of audio (a moving
@@ -209,20 +213,26 @@ type Load struct {
 // by expected finish and start as threads and states free up. Create it
 // with NewEngine; it is safe for concurrent use.
 type Engine struct {
-	model      Model
-	opts       EngineOptions
+	model Model
+	opts  EngineOptions
+	now   func() time.Time
+	rss   func() int64 // resident memory, to measure what a state costs
+
+	mu         sync.Mutex
 	maxStates  int
 	stateBytes int64
-	now        func() time.Time
+	modelBytes bool  // stateBytes is the model's own figure
+	firstMade  int64 // what making the first state grew the process by
+	base       int64 // resident memory before any state was touched
+	touched    int   // states that have begun a first run
 
-	mu       sync.Mutex
 	cost     float64 // thread-seconds per second of work
 	measured bool    // cost comes from a run, not the option
 	queue    waitQueue
 	running  map[*job]struct{}
 	busy     int // threads of the running jobs
 	seq      uint64
-	idle     []Worker // workers made and free
+	idle     []*state // workers made and free
 	states   int      // workers made and open
 	closed   bool
 	stop     context.CancelFunc // cancels every running request on Close
@@ -243,39 +253,60 @@ type job struct {
 	start   time.Time
 }
 
+// state is a worker and what is known of its memory.
+type state struct {
+	Worker
+	made  int64 // resident memory grown as it was made
+	fresh bool  // not run yet: its first run is measured
+}
+
 // NewEngine makes an Engine over m. It makes one worker at once, to fail
 // early if the model cannot run and to measure what a state costs; the
 // others are made on first use. The Engine owns m from then on: Close
 // closes it.
 func NewEngine(m Model, opts EngineOptions) (*Engine, error) {
 	opts = opts.withDefaults()
-	before := residentBytes()
-	w, err := m.NewWorker()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		model:   m,
+		opts:    opts,
+		now:     time.Now,
+		rss:     residentBytes,
+		cost:    opts.Cost,
+		running: make(map[*job]struct{}),
+		stop:    cancel,
+		stopCtx: ctx,
+	}
+	st, err := e.newState()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	e.idle, e.states = []*state{st}, 1
+	e.stateBytes, e.firstMade = st.made, st.made
+	if sb, ok := m.(interface{ StateBytes() int64 }); ok {
+		e.stateBytes, e.modelBytes = sb.StateBytes(), true
+	}
+	e.bound()
+	return e, nil
+}
+
+// newState makes a worker and measures what making it cost.
+func (e *Engine) newState() (*state, error) {
+	before := e.rss()
+	w, err := e.model.NewWorker()
 	if err != nil {
 		return nil, fmt.Errorf("transcribe: making a worker: %w", err)
 	}
-	stateBytes := max(0, residentBytes()-before)
-	if sb, ok := m.(interface{ StateBytes() int64 }); ok {
-		stateBytes = sb.StateBytes()
+	return &state{Worker: w, made: max(0, e.rss()-before), fresh: true}, nil
+}
+
+// bound sets maxStates from Workers and MaxMemory over a state's cost.
+func (e *Engine) bound() {
+	e.maxStates = e.opts.Workers
+	if e.opts.MaxMemory > 0 && e.stateBytes > 0 {
+		e.maxStates = max(1, min(e.maxStates, int(e.opts.MaxMemory/e.stateBytes)))
 	}
-	maxStates := opts.Workers
-	if opts.MaxMemory > 0 && stateBytes > 0 {
-		maxStates = max(1, min(maxStates, int(opts.MaxMemory/stateBytes)))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{
-		model:      m,
-		opts:       opts,
-		maxStates:  maxStates,
-		stateBytes: stateBytes,
-		now:        time.Now,
-		cost:       opts.Cost,
-		running:    make(map[*job]struct{}),
-		idle:       []Worker{w},
-		states:     1,
-		stop:       cancel,
-		stopCtx:    ctx,
-	}, nil
 }
 
 // Options returns the engine's sizing, defaults filled in.
@@ -283,12 +314,22 @@ func (e *Engine) Options() EngineOptions { return e.opts }
 
 // MaxStates is how many whisper states the engine may make: Workers, or
 // fewer where MaxMemory bounds them.
-func (e *Engine) MaxStates() int { return e.maxStates }
+func (e *Engine) MaxStates() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.maxStates
+}
 
-// StateBytes is what one state costs in memory: the model's own figure or
-// the growth of resident memory as the first state was made (0 where it
-// cannot be measured).
-func (e *Engine) StateBytes() int64 { return e.stateBytes }
+// StateBytes is what one state costs in memory: the model's own figure, or
+// the growth of the process's resident memory over the states' first
+// runs, per state (0 where it cannot be measured). Until the first request
+// it counts only the making, which whisper keeps small by touching its
+// buffers later.
+func (e *Engine) StateBytes() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stateBytes
+}
 
 // Model describes the engine's model.
 func (e *Engine) Model() ModelInfo { return e.model.Info() }
@@ -319,6 +360,7 @@ func (e *Engine) Load() Load {
 		ThreadsTotal: e.capacity(),
 		States:       e.states,
 		MaxStates:    e.maxStates,
+		StateBytes:   e.stateBytes,
 		ExpectedWait: e.waitLocked(now, e.finishOf(now, window), e.seq),
 		Cost:         e.cost,
 	}
@@ -361,8 +403,16 @@ func (e *Engine) Transcribe(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	req.Options.Threads = j.threads
+	fresh := w.fresh
+	if fresh {
+		w.fresh = false
+		e.touch()
+	}
 	res, err := w.Run(ctx, &req)
 	took := e.now().Sub(j.start)
+	if fresh {
+		e.learn()
+	}
 	if err != nil {
 		e.done(j, w, 0)
 		if ctx.Err() != nil {
@@ -572,12 +622,41 @@ func (e *Engine) leave(j *job) bool {
 	return true
 }
 
-// done ends a started job: its worker goes back to the idle ones, its
-// threads to the budget, and a run that took took teaches the cost.
-func (e *Engine) done(j *job, w Worker, took time.Duration) {
+// touch notes that a state begins its first run, when whisper touches
+// its buffers.
+func (e *Engine) touch() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if w != nil {
+	if e.touched == 0 {
+		e.base = e.rss() - e.firstMade
+	}
+	e.touched++
+}
+
+// learn measures a state's cost as a first run ends: the growth of
+// resident memory since before the first state, shared among the states
+// touched. The largest figure so far bounds the states.
+func (e *Engine) learn() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b := (e.rss() - e.base) / int64(e.touched); !e.modelBytes && b > e.stateBytes {
+		e.stateBytes = b
+		e.bound()
+	}
+}
+
+// done ends a started job: its worker goes back to the idle ones, its
+// threads to the budget, and a run that took took teaches the cost.
+func (e *Engine) done(j *job, w *state, took time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case w == nil:
+	case e.states > e.maxStates:
+		// The memory bound fell as states were measured: free this one.
+		e.states--
+		w.Close()
+	default:
 		e.idle = append(e.idle, w)
 	}
 	delete(e.running, j)
@@ -595,7 +674,7 @@ func (e *Engine) done(j *job, w Worker, took time.Duration) {
 
 // worker takes an idle worker or makes one; the caller runs a job, so at
 // most maxStates exist.
-func (e *Engine) worker() (Worker, error) {
+func (e *Engine) worker() (*state, error) {
 	e.mu.Lock()
 	if n := len(e.idle); n > 0 {
 		w := e.idle[n-1]
@@ -604,9 +683,9 @@ func (e *Engine) worker() (Worker, error) {
 		return w, nil
 	}
 	e.mu.Unlock()
-	w, err := e.model.NewWorker()
+	w, err := e.newState()
 	if err != nil {
-		return nil, fmt.Errorf("transcribe: making a worker: %w", err)
+		return nil, err
 	}
 	e.mu.Lock()
 	e.states++

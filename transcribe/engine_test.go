@@ -29,6 +29,8 @@ type fakeModel struct {
 	closed     atomic.Bool
 	open       atomic.Int32
 	failMake   bool
+	growBy     int64        // resident memory a first run on a state touches
+	rss        atomic.Int64 // the resident memory the engine reads
 }
 
 // run is one Run as the fake saw it start.
@@ -61,7 +63,10 @@ type memModel struct{ *fakeModel }
 
 func (m memModel) StateBytes() int64 { return m.stateBytes }
 
-type fakeWorker struct{ m *fakeModel }
+type fakeWorker struct {
+	m   *fakeModel
+	ran bool
+}
 
 func raise(peak *atomic.Int32, n int32) {
 	for {
@@ -81,6 +86,10 @@ func (w *fakeWorker) Run(ctx context.Context, req *transcribe.Request) (*transcr
 	raise(&w.m.peakThr, w.m.threads.Add(int32(req.Options.Threads)))
 	defer w.m.threads.Add(-int32(req.Options.Threads))
 	secs := float64(len(req.Samples)) / transcribe.SampleRate
+	if !w.ran {
+		w.ran = true
+		w.m.rss.Add(w.m.growBy)
+	}
 	if w.m.started != nil {
 		w.m.started <- run{secs, req.Options.Threads}
 	}
@@ -621,4 +630,37 @@ func TestCloseWhileQueued(t *testing.T) {
 		t.Errorf("queued request: err = %v, want ErrClosed", err)
 	}
 	wg.Wait()
+}
+
+func TestStateCostIsMeasured(t *testing.T) {
+	const mb = 1 << 20
+	f := newFake()
+	f.started = make(chan run, 8)
+	f.growBy = 100 * mb
+	e, err := transcribe.NewEngine(f, transcribe.EngineOptions{Threads: 1, Workers: 4, MaxMemory: 250 * mb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	transcribe.SetRSS(e, f.rss.Load)
+	if n := e.MaxStates(); n != 4 {
+		t.Fatalf("before any run: MaxStates = %d, want 4 (making a state costs next to nothing)", n)
+	}
+	var wg sync.WaitGroup
+	for range 4 { // four states, each touching 100 MB in its first run
+		startOne(t, e, f, 1, &wg)
+	}
+	close(f.release)
+	wg.Wait()
+	if got := e.StateBytes(); got < 100*mb {
+		t.Errorf("StateBytes = %d MB, want at least 100 MB", got/mb)
+	}
+	if n := e.MaxStates(); n != 2 {
+		t.Errorf("MaxStates = %d, want 2 (250 MB over 100 MB a state)", n)
+	}
+	if l := e.Load(); l.States != 2 || f.open.Load() != 2 {
+		t.Errorf("%d states kept (%d open), want the 2 the memory allows", l.States, f.open.Load())
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

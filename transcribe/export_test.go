@@ -9,3 +9,10 @@ func SetClock(e *Engine, now func() time.Time) {
 	e.now = now
 	e.mu.Unlock()
 }
+
+// SetRSS makes e measure resident memory with rss.
+func SetRSS(e *Engine, rss func() int64) {
+	e.mu.Lock()
+	e.rss = rss
+	e.mu.Unlock()
+}

@@ -1,8 +1,9 @@
 // Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
 // built from the same sources, on a synthetic tiny-sized model and jfk.wav,
-// and prints the results side by side; then the HTTP API against
-// whisper-server, and audio decoding speed next to plain ffmpeg. `make bench`
-// runs it.
+// and prints the results side by side; then `earshot serve` in its default,
+// adaptive shape against whisper-server (one client, 8 clients, a mixed load
+// of short clips and a long file), and audio decoding speed next to plain
+// ffmpeg. `make bench` runs it.
 //
 // The synthetic model has whisper tiny's dimensions, so it costs what tiny
 // costs to run, but its words are meaningless: the benchmark measures time
@@ -40,7 +41,11 @@ func main() {
 		threads     = flag.Int("threads", 2, "threads per request")
 		modelPath   = flag.String("model", "", "model file (default: a synthetic tiny model in the cache)")
 		only        = flag.String("only", "", "print one table: engine, http or decode (default all)")
-		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs")
+		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs (split in two rounds per server)")
+		clients     = flag.Int("clients", 8, "clients of the HTTP load test")
+		mixed       = flag.Duration("mixed", 30*time.Second, "how long 4 clients of short clips run alone in the mixed load")
+		long        = flag.Duration("long", 10*time.Minute, "length of the long file in the mixed load (0: no mixed load)")
+		mixedCap    = flag.Duration("mixed-cap", 10*time.Minute, "the longest the mixed load waits for the long file")
 	)
 	flag.Parse()
 	model, err := benchModel(*modelPath)
@@ -51,7 +56,7 @@ func main() {
 		err = run(*whisperRoot, *earshotBin, *wav, model, *runs, *threads)
 	}
 	if err == nil && (*only == "" || *only == "http") {
-		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, *load)
+		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, httpLoad{load: *load, clients: *clients, mixed: *mixed, long: *long, cap: *mixedCap})
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
