@@ -33,6 +33,7 @@ type httpLoad struct {
 	mixed   time.Duration // 4 clients of short clips, without the long file
 	long    time.Duration // the long file's length (0: no mixed load)
 	cap     time.Duration // the longest the mixed load runs
+	flags   []string      // more flags for earshot serve (another shape)
 }
 
 // httpBench measures `earshot serve` with its default, adaptive shape as
@@ -48,7 +49,7 @@ func httpBench(whisperRoot, earshotBin, modelPath, wav string, runs, threads int
 		return err
 	}
 	fields := map[string]string{"model": "whisper-1", "language": "en", "response_format": "json"}
-	es, err := startServer(earshotBin, "serve", "--model", modelPath, "--threads-total", strconv.Itoa(threads))
+	es, err := startServer(earshotBin, append([]string{"serve", "--model", modelPath, "--threads-total", strconv.Itoa(threads)}, hl.flags...)...)
 	if err != nil {
 		return err
 	}
@@ -98,8 +99,12 @@ func httpBench(whisperRoot, earshotBin, modelPath, wav string, runs, threads int
 	e.Close()
 	directTime, httpTime := median(dts), median(hts)
 
-	fmt.Printf("\nHTTP API: earshot serve with its defaults (adaptive shape, --threads-total %d) vs whisper-server -t %d; %s (%.1f s), greedy best-of 5 with fallback, language en\n\n",
-		threads, threads, filepath.Base(wav), a.Duration().Seconds())
+	shape := "its defaults (adaptive shape, --threads-total " + strconv.Itoa(threads) + ")"
+	if len(hl.flags) > 0 {
+		shape = strings.Join(hl.flags, " ")
+	}
+	fmt.Printf("\nHTTP API: earshot serve with %s vs whisper-server -t %d; %s (%.1f s), greedy best-of 5 with fallback, language en\n\n",
+		shape, threads, filepath.Base(wav), a.Duration().Seconds())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tearshot\tbaseline\tratio\ttarget\tmet\t")
 	ratio := httpTime.Seconds() / directTime.Seconds()

@@ -45,6 +45,7 @@ func main() {
 		clients     = flag.Int("clients", 8, "clients of the HTTP load test")
 		mixed       = flag.Duration("mixed", 30*time.Second, "how long 4 clients of short clips run alone in the mixed load")
 		long        = flag.Duration("long", 10*time.Minute, "length of the long file in the mixed load (0: no mixed load)")
+		serveFlags  = flag.String("serve-flags", "", "more flags for earshot serve, space-separated (e.g. \"--threads 2 --workers 1\" for the fixed shape)")
 		mixedCap    = flag.Duration("mixed-cap", 10*time.Minute, "the longest the mixed load waits for the long file")
 	)
 	flag.Parse()
@@ -56,7 +57,7 @@ func main() {
 		err = run(*whisperRoot, *earshotBin, *wav, model, *runs, *threads)
 	}
 	if err == nil && (*only == "" || *only == "http") {
-		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, httpLoad{load: *load, clients: *clients, mixed: *mixed, long: *long, cap: *mixedCap})
+		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, httpLoad{load: *load, clients: *clients, mixed: *mixed, long: *long, cap: *mixedCap, flags: strings.Fields(*serveFlags)})
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
