@@ -8,11 +8,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/earshot-dev/earshot/transcribe"
 )
+
+// loadStats is the engine's load and shape, where it reports them.
+type loadStats interface {
+	Load() transcribe.Load
+}
 
 // metrics are the server's Prometheus metrics, in a registry of its own (no
 // global state): requests by route and status, latency, audio seconds,
-// real-time factor, and the engine's queue depth and requests in flight.
+// real-time factor, and the engine's queue depth and requests in flight;
+// with an engine that reports its load (transcribe.Engine does), also the
+// expected wait and the shape it runs in.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -49,6 +58,29 @@ func newMetrics(e Stats) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if ls, ok := e.(loadStats); ok {
+		gauge := func(name, help string, f func(transcribe.Load) float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(ls.Load()) })
+		}
+		m.reg.MustRegister(
+			gauge("earshot_expected_wait_seconds", "Expected wait of a short request arriving now.",
+				func(l transcribe.Load) float64 { return l.ExpectedWait.Seconds() }),
+			gauge("earshot_threads_busy", "Threads the running requests use.",
+				func(l transcribe.Load) float64 { return float64(l.ThreadsBusy) }),
+			gauge("earshot_threads_total", "The engine's thread budget.",
+				func(l transcribe.Load) float64 { return float64(l.ThreadsTotal) }),
+			gauge("earshot_states_running", "Whisper states running a request.",
+				func(l transcribe.Load) float64 { return float64(l.Running) }),
+			gauge("earshot_states", "Whisper states made and kept.",
+				func(l transcribe.Load) float64 { return float64(l.States) }),
+			gauge("earshot_states_max", "The most whisper states the engine may make.",
+				func(l transcribe.Load) float64 { return float64(l.MaxStates) }),
+			gauge("earshot_state_bytes", "Memory one whisper state costs, as measured so far.",
+				func(l transcribe.Load) float64 { return float64(l.StateBytes) }),
+			gauge("earshot_cost_thread_seconds_per_audio_second", "Measured thread-seconds per second of audio (moving average; clips under 30 s count as 30 s).",
+				func(l transcribe.Load) float64 { return l.Cost }),
+		)
+	}
 	return m
 }
 

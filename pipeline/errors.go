@@ -152,6 +152,13 @@ func classify(err error, retryAfter time.Duration) *Error {
 	case errors.Is(err, agentmode.ErrInvalid):
 		return mk(Invalid, param, "invalid_value", upper(detail(err, agentmode.ErrInvalid, "invalid options")))
 	case errors.Is(err, transcribe.ErrQueueFull):
+		// The engine's own estimate of the wait, where it gives one.
+		var busy interface{ RetryAfter() time.Duration }
+		if errors.As(err, &busy) {
+			e := mk(RateLimited, "", "queue_full", "The server is busy: "+detail(err, transcribe.ErrQueueFull, "")+"; retry after the Retry-After delay")
+			e.RetryAfter = busy.RetryAfter()
+			return e
+		}
 		e := mk(RateLimited, "", "queue_full", "The server is busy: every worker is transcribing and the queue is full; retry after the Retry-After delay")
 		e.RetryAfter = retryAfter
 		return e

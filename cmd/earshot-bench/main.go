@@ -1,7 +1,9 @@
 // Command earshot-bench measures earshot against whisper.cpp's own whisper-cli,
 // built from the same sources, on a synthetic tiny-sized model and jfk.wav,
-// and prints the results side by side; then the HTTP API against
-// whisper-server, audio decoding speed next to plain ffmpeg, and live
+// and prints the results side by side; then `earshot serve` in its default,
+// adaptive shape against whisper-server (one client, 8 clients, a mixed load
+// of short clips and a long file), speech-aware decoding (VAD cost, a long
+// file cut at pauses), audio decoding speed next to plain ffmpeg, and live
 // sessions (turn latency, partial interval, concurrent sessions). `make
 // bench` runs it.
 //
@@ -43,7 +45,12 @@ func main() {
 		only        = flag.String("only", "", "print one table: engine, http, speech, decode or live (default all)")
 		vadPath     = flag.String("vad", "", "Silero VAD model (ggml) for the speech table (default: the energy VAD only)")
 		liveTurns   = flag.Int("live-turns", 20, "turns the live session benchmark times")
-		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs")
+		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs (split in two rounds per server)")
+		clients     = flag.Int("clients", 8, "clients of the HTTP load test")
+		mixed       = flag.Duration("mixed", 30*time.Second, "how long 4 clients of short clips run alone in the mixed load")
+		long        = flag.Duration("long", 10*time.Minute, "length of the long file in the mixed load (0: no mixed load)")
+		serveFlags  = flag.String("serve-flags", "", "more flags for earshot serve, space-separated (e.g. \"--threads 2 --workers 1\" for the fixed shape)")
+		mixedCap    = flag.Duration("mixed-cap", 10*time.Minute, "the longest the mixed load waits for the long file")
 	)
 	flag.Parse()
 	model, err := benchModel(*modelPath)
@@ -54,7 +61,7 @@ func main() {
 		err = run(*whisperRoot, *earshotBin, *wav, model, *runs, *threads)
 	}
 	if err == nil && (*only == "" || *only == "http") {
-		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, *load)
+		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, httpLoad{load: *load, clients: *clients, mixed: *mixed, long: *long, cap: *mixedCap, flags: strings.Fields(*serveFlags)})
 	}
 	if err == nil && (*only == "" || *only == "speech") {
 		err = speechBench(model, *vadPath, filepath.Dir(*wav), *runs, *threads)

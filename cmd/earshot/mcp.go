@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,9 @@ type mcpConfig struct {
 	model     string
 	noPull    bool
 	threads   int
+	threadsT  int
 	workers   int
+	maxMemory string
 	ffmpeg    string
 	gpu       bool
 	allowDirs []string
@@ -30,6 +33,35 @@ type mcpConfig struct {
 	storeTTL  time.Duration
 	storeMax  string
 	noVAD     bool
+}
+
+// engineFlags are the engine's shape flags, shared by mcp and serve.
+func engineFlags(cmd *cobra.Command, threads, total, workers *int, maxMemory *string) {
+	f := cmd.Flags()
+	f.IntVarP(threads, "threads", "t", 0, "threads per request (0: chosen per request from the load, within --threads-total)")
+	f.IntVar(total, "threads-total", runtime.NumCPU(), "threads all requests share at once")
+	f.IntVar(workers, "workers", 0, "most requests transcribed at once, one whisper state each (default --threads-total, or threads-total/threads with --threads)")
+	f.StringVar(maxMemory, "max-memory", "", "memory for whisper states, e.g. 1GiB: bounds the states by their measured cost (default: no bound)")
+}
+
+// parseMemory reads --max-memory: "" is no bound.
+func parseMemory(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("--max-memory: %w", err)
+	}
+	return n, nil
+}
+
+// threadsLabel is how the logs name a thread setting.
+func threadsLabel(n int) string {
+	if n == 0 {
+		return "adaptive"
+	}
+	return strconv.Itoa(n)
 }
 
 // storeFlags are the transcript store's flags, shared by mcp and serve.
@@ -71,8 +103,7 @@ starts up; a first call waits for it.`,
 	f := cmd.Flags()
 	f.StringVarP(&c.model, "model", "m", "", "model file or name, pulled if missing (default $EARSHOT_MODEL, else "+models.DefaultModel+")")
 	f.BoolVar(&c.noPull, "no-pull", false, "fail instead of downloading a missing model")
-	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads per transcription")
-	f.IntVar(&c.workers, "workers", 1, "transcriptions at once")
+	engineFlags(cmd, &c.threads, &c.threadsT, &c.workers, &c.maxMemory)
 	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
 	f.BoolVar(&c.gpu, "gpu", true, "use the GPU when earshot was built with one")
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory transcribe may read files in (repeatable; default: your home directory)")
@@ -98,15 +129,22 @@ func runMCP(ctx context.Context, c mcpConfig, store *models.Store, stdin io.Read
 	go func() {
 		defer close(eng.done)
 		path, name, err := resolveModel(loadCtx, store, c.model, !c.noPull)
+		var maxMemory int64
 		if err == nil {
-			eng.engine, err = whisper.NewEngine(path, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers})
+			maxMemory, err = parseMemory(c.maxMemory)
+		}
+		if err == nil {
+			eng.engine, err = whisper.NewEngine(path, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{
+				Threads: c.threads, ThreadsTotal: c.threadsT, Workers: c.workers, MaxMemory: maxMemory,
+			})
 		}
 		if err != nil {
 			eng.err = modelUnavailable(err)
 			log.Error("model not loaded", "error", err)
 			return
 		}
-		log.Info("model loaded", "model", name, "threads", c.threads, "workers", c.workers)
+		log.Info("model loaded", "model", name, "threads", threadsLabel(c.threads), "threads_total", eng.engine.Options().ThreadsTotal,
+			"states_max", eng.engine.MaxStates(), "state_mb", eng.engine.StateBytes()>>20)
 	}()
 	defer func() {
 		cancelLoad()

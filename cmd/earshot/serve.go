@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +35,11 @@ type serveConfig struct {
 	home            string
 	maxUpload       string
 	threads         int
+	threadsTotal    int
 	workers         int
+	maxMemory       string
 	queue           int
+	maxQueueWait    time.Duration
 	noAuth          bool
 	sessionKey      bool
 	envKey          string
@@ -116,9 +118,9 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringVarP(&c.model, "model", "m", "", "model file or name, pulled if missing (default $EARSHOT_MODEL, else "+models.DefaultModel+")")
 	f.BoolVar(&c.noPull, "no-pull", false, "fail instead of downloading a missing model")
 	f.StringVar(&c.maxUpload, "max-upload", "25MiB", "largest audio upload (e.g. 25MiB, 100MB, 5000000)")
-	f.IntVarP(&c.threads, "threads", "t", min(4, runtime.NumCPU()), "threads per request")
-	f.IntVar(&c.workers, "workers", 0, "requests transcribed at once (default CPUs/threads)")
-	f.IntVar(&c.queue, "queue", 0, "requests that may wait for a worker before 429 (default 4 x workers)")
+	engineFlags(cmd, &c.threads, &c.threadsTotal, &c.workers, &c.maxMemory)
+	f.DurationVar(&c.maxQueueWait, "max-queue-wait", transcribe.DefaultMaxQueueWait, "admit a request while its expected wait is at most this, else 429 with Retry-After (negative: no bound)")
+	f.IntVar(&c.queue, "queue", 0, "hard cap on requests waiting to start (0: none beyond --max-queue-wait; negative: none may wait)")
 	f.BoolVar(&c.noAuth, "insecure-no-auth", false, "serve without API keys on a non-loopback address")
 	f.BoolVar(&c.sessionKey, "session-key", false, "make a random API key for this run only and print it on stderr")
 	f.StringVar(&c.ffmpeg, "ffmpeg", "", "ffmpeg binary for Ogg/Opus/WebM/MP4/AAC (default: ffmpeg on $PATH)")
@@ -195,7 +197,14 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return err
 	}
-	engine, err := whisper.NewEngine(modelPath, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{Threads: c.threads, Workers: c.workers, Queue: c.queue})
+	maxMemory, err := parseMemory(c.maxMemory)
+	if err != nil {
+		return err
+	}
+	engine, err := whisper.NewEngine(modelPath, whisper.LoadOptions{GPU: c.gpu}, transcribe.EngineOptions{
+		Threads: c.threads, ThreadsTotal: c.threadsTotal, Workers: c.workers, MaxMemory: maxMemory,
+		Queue: c.queue, MaxQueueWait: c.maxQueueWait,
+	})
 	if err != nil {
 		return err
 	}
@@ -277,7 +286,8 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	}
 	opts := engine.Options()
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
-		"workers", opts.Workers, "threads", opts.Threads, "queue", opts.Queue, "auth", authn != nil, "tls", tlsConfig != nil)
+		"threads", threadsLabel(opts.Threads), "threads_total", opts.ThreadsTotal, "states_max", engine.MaxStates(),
+		"state_mb", engine.StateBytes()>>20, "max_queue_wait", opts.MaxQueueWait, "queue", opts.Queue, "auth", authn != nil, "tls", tlsConfig != nil)
 	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
 
 	pctx, stopPrune := context.WithCancel(ctx)
