@@ -4,8 +4,8 @@
 // fields and response shapes, so OpenAI SDKs work by changing the base URL
 // and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent,
 // shaped by agentmode, with a token budget; GET /v1/transcriptions/{id}
-// reads a kept one again: another mode, budget or page),
-// GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
+// reads a kept one again: another mode, budget or page), the async jobs
+// of /v1/jobs (jobs.go), GET /v1/models, /healthz, /readyz and /metrics. Every /v1 route needs
 // "Authorization: Bearer <key>" unless auth is off. Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
 //
@@ -47,6 +47,9 @@ type Config struct {
 	MaxUpload int64
 	// ModelName is the served model's name; "whisper-1" is an alias of it.
 	ModelName string
+	// Jobs serves the async job routes (/v1/jobs); nil answers them with
+	// a 404 saying jobs are off.
+	Jobs Jobs
 	// Mounts are more handlers by path, served behind the same keys: main
 	// mounts the MCP endpoint at /mcp here.
 	Mounts map[string]http.Handler
@@ -95,6 +98,7 @@ func New(cfg Config) *Server {
 	v1.POST("/audio/translations", s.openAI(translationsRoute))
 	v1.POST("/transcriptions", s.modes)
 	v1.GET("/transcriptions/:id", s.getTranscription)
+	s.jobRoutes(v1)
 	for path, h := range cfg.Mounts {
 		r.Any(path, s.auth, gin.WrapH(h))
 	}

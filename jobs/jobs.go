@@ -335,12 +335,12 @@ func (s *Service) Get(ctx context.Context, id string) (*Job, error) {
 }
 
 // List is the caller's jobs, newest first, at most limit (default 20,
-// at most 100) created before the job named by before ("" : the newest).
+// at most 1000) created before the job named by before ("" : the newest).
 func (s *Service) List(ctx context.Context, limit int, before string) ([]*Job, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	return s.list(ctx, principal(ctx).KeyID, min(limit, 100), before)
+	return s.list(ctx, principal(ctx).KeyID, min(limit, 1000), before)
 }
 
 // Cancel cancels the caller's job: pieces not yet transcribed are not,

@@ -100,8 +100,8 @@ func (s *Service) notify(ctx context.Context, tx pgx.Tx, id, hook string) error 
 // Event is a webhook's body: the finished job, without its result (GET
 // the job for it), and why it failed.
 type Event struct {
-	Type  string  `json:"type"` // transcription.job.succeeded, .failed, .cancelled
-	Job   *Job    `json:"job"`
+	Type  string      `json:"type"` // transcription.job.succeeded, .failed, .cancelled
+	Job   *Job        `json:"job"`
 	Error *EventError `json:"error,omitempty"`
 }
 
