@@ -52,6 +52,7 @@ type serveConfig struct {
 	noVAD           bool
 	maxModels       int
 	modelTTL        time.Duration
+	jobs            jobsConfig
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -61,7 +62,8 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 		Short: "Serve the OpenAI-compatible HTTP API",
 		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
 (OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
-(mode=raw, clean or agent, with max_tokens), GET /v1/models, /healthz, /readyz
+(mode=raw, clean or agent, with max_tokens), async jobs at /v1/jobs (with a
+PostgreSQL --store and a --jobs-key-file), GET /v1/models, /healthz, /readyz
 and /metrics; and the MCP tools at /mcp (streamable HTTP).
 
 Every /v1 route and /mcp need "Authorization: Bearer KEY". Keys come from
@@ -82,6 +84,9 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 			c.envKey = getenv("EARSHOT_API_KEY")
 			c.userHome = getenv("HOME")
 			c.home = dataDir(getenv)
+			if err := resolveJobs(&c.jobs, c.keyStore.dsn, getenv); err != nil {
+				return err
+			}
 			keyDB, err := openKeyStore(cmd.Context(), c.keyStore, getenv, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -107,6 +112,7 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
+	jobsFlags(cmd, &c.jobs)
 	keyStoreFlags(cmd, &c.keyStore)
 	f.IntVar(&c.maxModels, "max-models", 2, "downloaded models besides --model that requests may name, loaded at once (0: only --model)")
 	f.DurationVar(&c.modelTTL, "model-ttl", 10*time.Minute, "unload a model requests named after it has been idle this long")
@@ -186,6 +192,20 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return err
 	}
+	jobSvc, stopJobs, err := startJobs(ctx, c.jobs, pipe, engine.Options().Workers, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // on an error below; shutdown stops them first
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopJobs(sctx)
+	}()
+	var apiJobs httpapi.Jobs
+	var mcpJobs mcp.Jobs
+	if jobSvc != nil {
+		apiJobs, mcpJobs = jobSvc, jobSvc
+	}
 	var mounts map[string]http.Handler
 	if c.mcp {
 		srv, err := mcp.New(mcp.Config{
@@ -193,6 +213,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 			AllowDirs:    c.allowDirs,
 			Home:         c.userHome,
 			MaxFileBytes: maxUpload,
+			Jobs:         mcpJobs,
 			Version:      version,
 			Logger:       log,
 		})
@@ -210,6 +231,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		ModelName: modelName,
 		Logger:    log,
 		Mounts:    mounts,
+		Jobs:      apiJobs,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -237,6 +259,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown timeout were cut", "error", err)
 	}
+	stopJobs(sctx)
 
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
