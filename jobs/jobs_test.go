@@ -302,3 +302,65 @@ func TestWebhookAndExpiry(t *testing.T) {
 		t.Errorf("expired job: %v", err)
 	}
 }
+
+// slowEngine is the scripted engine with a fixed cost per piece, standing
+// in for whisper's so that the fan-out shows.
+type slowEngine struct {
+	pipelinetest.Engine
+	cost time.Duration
+}
+
+func (e *slowEngine) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
+	select {
+	case <-time.After(e.cost):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return e.Engine.Transcribe(ctx, req)
+}
+
+// TestFanOut runs one 10-minute job on 1, 2 and 3 replicas (one worker
+// each, 100 ms a piece) and prints the table; every run's result is the
+// same, and usage is recorded once per job.
+func TestFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the fan-out table takes a few seconds")
+	}
+	samples := jobstest.Speech(600, 6, 1)
+	var first *jobs.Job
+	t.Logf("%-9s %-7s %-9s %-10s %s", "replicas", "pieces", "wall", "x 1 repl.", "pieces per replica")
+	var base time.Duration
+	for replicas := 1; replicas <= 3; replicas++ {
+		db := jobstest.NewDB(t)
+		use := &usage{}
+		engines := make([]*slowEngine, replicas)
+		var svcs []*jobs.Service
+		for i := range engines {
+			engines[i] = &slowEngine{Engine: pipelinetest.Engine{Text: "One two. Three four."}, cost: 100 * time.Millisecond}
+			svcs = append(svcs, jobstest.Start(t, db.Config(t, newPipeline(t, engines[i], use), 1)))
+		}
+		j, err := svcs[0].Submit(as(alice), submission(samples))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got := jobstest.Wait(t, as(alice), svcs[0], j.ID, time.Minute)
+		wall := time.Since(start)
+		if got.Status != jobs.Succeeded {
+			t.Fatalf("%d replicas: %s %v", replicas, got.Status, got.Error)
+		}
+		if replicas == 1 {
+			first, base = got, wall
+		} else if !reflect.DeepEqual(got.Result, first.Result) {
+			t.Errorf("%d replicas: the result differs from one replica's", replicas)
+		}
+		if n := len(use.all()); n != 1 {
+			t.Errorf("%d replicas: usage recorded %d times", replicas, n)
+		}
+		var per []int
+		for _, e := range engines {
+			per = append(per, e.Calls())
+		}
+		t.Logf("%-9d %-7d %-9s %-10.2f %v", replicas, got.Pieces, wall.Round(10*time.Millisecond), base.Seconds()/wall.Seconds(), per)
+	}
+}

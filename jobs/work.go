@@ -102,7 +102,7 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 		}
 	}
 	if pc.Samples, err = s.seal.open(sealed, aad(id, n)); err != nil {
-		return s.fail(ctx, id, pipeline.Errorf(pipeline.Internal, "sealed_audio", "%s", err.Error()))
+		return s.giveUp(ctx, id, pipeline.Errorf(pipeline.Internal, "sealed_audio", "%s", err.Error()))
 	}
 	if _, err := s.cfg.Pool.Exec(ctx, s.t.sql(`UPDATE {job} SET status = 'running' WHERE id = $1 AND status = 'queued'`), id); err != nil {
 		return err
@@ -114,13 +114,16 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 		if retryable(e) || ctx.Err() != nil {
 			return err
 		}
-		return s.fail(ctx, id, e)
+		return s.giveUp(ctx, id, e)
 	}
 	resJSON, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		if err := s.lock(ctx, tx, id); err != nil {
+			return err
+		}
 		// The first stored result of a piece is the one: a retry that
 		// raced an attempt thought dead changes nothing.
 		if _, err := tx.Exec(ctx, s.t.sql(`INSERT INTO {piece} (job_id, piece, result, took_ms) VALUES ($1, $2, $3, $4)
@@ -141,9 +144,24 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 // count updates the job's count of finished pieces and enqueues the
 // stitch when they are all done.
 func (s *Service) count(ctx context.Context, id string) error {
-	return pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error { return s.countTx(ctx, tx, id) })
+	return pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		if err := s.lock(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.countTx(ctx, tx, id)
+	})
 }
 
+// lock takes the job's row for the transaction. Pieces finishing at once
+// count one after the other: each count is a statement begun after the
+// others' commits, so the last one sees every piece (counting under the
+// UPDATE's own lock wait would not: its snapshot predates the wait).
+func (s *Service) lock(ctx context.Context, tx pgx.Tx, id string) error {
+	_, err := tx.Exec(ctx, s.t.sql(`SELECT 1 FROM {job} WHERE id = $1 FOR UPDATE`), id)
+	return err
+}
+
+// countTx counts, under the job's lock (see lock).
 func (s *Service) countTx(ctx context.Context, tx pgx.Tx, id string) error {
 	var done, pieces int
 	err := tx.QueryRow(ctx, s.t.sql(`UPDATE {job} SET done = (SELECT count(*) FROM {piece} WHERE job_id = $1)
@@ -168,11 +186,19 @@ func retryable(e *pipeline.Error) bool {
 	return false
 }
 
-// fail ends the job with e and returns River's "do not retry".
+// giveUp fails the job with e and tells River not to retry the step.
+func (s *Service) giveUp(ctx context.Context, id string, e *pipeline.Error) error {
+	if err := s.fail(ctx, id, e); err != nil {
+		return err
+	}
+	return river.JobCancel(e)
+}
+
+// fail ends the job with e, unless it has ended already.
 func (s *Service) fail(ctx context.Context, id string, e *pipeline.Error) error {
 	s.cfg.Logger.Warn("job failed", "job", id, "kind", e.Kind.String(), "error", e.Message)
 	var hook string
-	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, s.t.sql(`SELECT webhook_url FROM {job} WHERE id = $1 AND status IN ('queued', 'running') FOR UPDATE`), id).Scan(&hook); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
@@ -184,10 +210,6 @@ func (s *Service) fail(ctx context.Context, id string, e *pipeline.Error) error 
 		}
 		return s.notify(ctx, tx, id, hook)
 	})
-	if err != nil {
-		return err
-	}
-	return river.JobCancel(e)
 }
 
 // stitchArgs joins a job's pieces.
@@ -250,7 +272,7 @@ func (w *stitchWorker) Work(ctx context.Context, job *river.Job[stitchArgs]) err
 	// once.
 	out, err := s.cfg.Pipeline.Stitch(pipeline.WithPrincipal(ctx, st.who), st.req.request(id), &st.plan, results, took)
 	if err != nil {
-		return s.fail(ctx, id, pipeline.Classify(err))
+		return s.giveUp(ctx, id, pipeline.Classify(err))
 	}
 	var output []byte
 	if out.Output != nil {
@@ -314,10 +336,7 @@ func (h errorHandler) exhausted(ctx context.Context, job *rivertype.JobRow, e *p
 	if json.Unmarshal(job.EncodedArgs, &a) != nil || a.JobID == "" {
 		return
 	}
-	if err := h.s.fail(context.WithoutCancel(ctx), a.JobID, e); err != nil && !errors.Is(err, e) {
-		var cancel *river.JobCancelError
-		if !errors.As(err, &cancel) {
-			h.s.cfg.Logger.Error("failing a job failed", "job", a.JobID, "error", err)
-		}
+	if err := h.s.fail(context.WithoutCancel(ctx), a.JobID, e); err != nil {
+		h.s.cfg.Logger.Error("failing a job failed", "job", a.JobID, "error", err)
 	}
 }
