@@ -65,7 +65,7 @@ var (
 // Defaults.
 const (
 	DefaultTTL          = 24 * time.Hour
-	DefaultPieceTimeout = 30 * time.Minute
+	DefaultPieceTimeout = 10 * time.Minute
 	DefaultRetryDelay   = time.Second
 )
 
