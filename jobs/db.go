@@ -122,6 +122,12 @@ func (s *Service) insert(ctx context.Context, id string, who pipeline.Principal,
 	planJSON, _ := json.Marshal(plan)
 	metaJSON, _ := json.Marshal(sub.Meta)
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		if idem != nil { // an expired job frees its key before the sweep deletes it
+			if _, err := tx.Exec(ctx, s.t.sql(`DELETE FROM {job} WHERE key_id = $1 AND idempotency_key = $2 AND expires_at <= $3`),
+				who.KeyID, idem, now); err != nil {
+				return err
+			}
+		}
 		tag, err := tx.Exec(ctx, s.t.sql(`INSERT INTO {job} (id, key_id, principal, idempotency_key, status, request, plan, pieces,
 			webhook_url, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (key_id, idempotency_key) DO NOTHING`),

@@ -279,6 +279,7 @@ func TestWebhookAndExpiry(t *testing.T) {
 	s := jobstest.Start(t, cfg)
 	sub := submission(jobstest.Speech(10, 3, 1))
 	sub.WebhookURL = recv.URL
+	sub.IdempotencyKey = "daily-standup"
 	j, err := s.Submit(as(alice), sub)
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +301,12 @@ func TestWebhookAndExpiry(t *testing.T) {
 	now.Store(&later)
 	if _, err := s.Get(as(alice), j.ID); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("expired job: %v", err)
+	}
+	// An expired job's idempotency key starts a new job.
+	sub.WebhookURL = ""
+	fresh, err := s.Submit(as(alice), sub)
+	if err != nil || fresh.ID == j.ID || fresh.Replayed {
+		t.Errorf("the key of an expired job: %+v, %v", fresh, err)
 	}
 }
 
