@@ -4,10 +4,10 @@
 // fields and response shapes, so OpenAI SDKs work by changing the base URL
 // and key), POST /v1/transcriptions (the same plus mode=raw|clean|agent,
 // shaped by agentmode, with a token budget; GET /v1/transcriptions/{id}
-// reads a kept one again: another mode, budget or page),
-// GET /v1/models, /healthz, /readyz and /metrics; GET /v1/usage (the
-// caller's usage by day) and, for keys with the admin scope, POST and GET
-// /v1/keys and DELETE /v1/keys/{id}. Every /v1 route needs
+// reads a kept one again: another mode, budget or page), the async jobs
+// of /v1/jobs (jobs.go), GET /v1/models, /healthz, /readyz and /metrics;
+// GET /v1/usage (the caller's usage by day) and, for keys with the admin
+// scope, POST and GET /v1/keys and DELETE /v1/keys/{id}. Every /v1 route needs
 // "Authorization: Bearer <key>" unless auth is off; with auth off only
 // loopback Hosts and pages are answered (security.go). Errors always use
 // OpenAI's envelope and come from one mapping function (errors.go).
@@ -50,6 +50,9 @@ type Config struct {
 	MaxUpload int64
 	// ModelName is the served model's name; "whisper-1" is an alias of it.
 	ModelName string
+	// Jobs serves the async job routes (/v1/jobs); nil answers them with
+	// a 404 saying jobs are off.
+	Jobs Jobs
 	// Mounts are more handlers by path, served behind the same keys: main
 	// mounts the MCP endpoint at /mcp here.
 	Mounts map[string]http.Handler
@@ -112,6 +115,7 @@ func New(cfg Config) *Server {
 	v1.POST("/keys", s.admin("create keys"), s.createKey)
 	v1.GET("/keys", s.admin("list keys"), s.listKeys)
 	v1.DELETE("/keys/:id", s.admin("revoke keys"), s.revokeKey)
+	s.jobRoutes(v1, tr)
 	for path, h := range cfg.Mounts {
 		r.Any(path, s.auth, tr, gin.WrapH(h))
 	}

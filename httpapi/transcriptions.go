@@ -82,8 +82,11 @@ type route struct {
 	translate bool
 	// modes is /v1/transcriptions: agentmode's JSON (mode, max_tokens,
 	// encoding) instead of OpenAI's response formats.
-	modes  bool
-	fields []string
+	modes bool
+	// formats lets a modes route answer OpenAI's response formats too
+	// (POST /v1/jobs).
+	formats bool
+	fields  []string
 }
 
 var (
@@ -138,6 +141,7 @@ type form struct {
 	opts        transcribe.Options
 	agent       agentmode.Options
 	granularity []string
+	webhookURL  string // POST /v1/jobs
 }
 
 const maxFieldBytes = 64 << 10
@@ -210,6 +214,7 @@ func (s *Server) parseForm(c *gin.Context, rt route) (*form, error) {
 	if f.model, err = s.checkModel(one(fields, "model")); err != nil {
 		return nil, err
 	}
+	f.webhookURL = one(fields, "webhook_url")
 	return f, nil
 }
 
@@ -332,7 +337,7 @@ func (f *form) read(fields map[string][]string, rt route) error {
 	if f.format == "diarized_json" {
 		return pipeline.InvalidParam("response_format", "earshot does not diarize (tell speakers apart) yet; use json, text, srt, vtt or verbose_json.")
 	}
-	if rt.modes && f.format != "json" {
+	if rt.modes && !rt.formats && f.format != "json" {
 		return pipeline.InvalidParam("response_format", "/v1/transcriptions answers agentmode's JSON (choose it with mode=raw|clean|agent); "+
 			"response_format=%s is answered by /v1/audio/transcriptions.", f.format)
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	// MaxFileBytes is the largest audio accepted, as a file or decoded
 	// from base64 (default 1 GiB).
 	MaxFileBytes int64
+	// Jobs, if set, adds submit_transcription and get_job (mcp/jobs.go).
+	Jobs Jobs
 	// Version is earshot's version, reported to clients.
 	Version string
 	Logger  *slog.Logger
@@ -139,10 +141,10 @@ func (s *Server) Tools() []server.ServerTool {
 	}
 	transcribeTool := tool("transcribe", "Transcribe audio", s.transcribeDescription(), s.transcribeInputSchema())
 	getTool := tool("get_transcript", "Read a stored transcript", getDescription, getInputSchema)
-	return []server.ServerTool{
+	return append([]server.ServerTool{
 		{Tool: transcribeTool, Handler: s.transcribe},
 		{Tool: getTool, Handler: s.getTranscript},
-	}
+	}, s.jobTools()...)
 }
 
 // ResourceTemplates are transcript://{id}.

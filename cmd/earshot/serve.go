@@ -61,6 +61,7 @@ type serveConfig struct {
 	live            bool
 	tlsCert         string
 	tlsKey          string
+	jobs            jobsConfig
 }
 
 func newServeCmd(getenv func(string) string) *cobra.Command {
@@ -70,7 +71,8 @@ func newServeCmd(getenv func(string) string) *cobra.Command {
 		Short: "Serve the OpenAI-compatible HTTP API",
 		Long: `Serve earshot's HTTP API: POST /v1/audio/transcriptions and /v1/audio/translations
 (OpenAI-compatible: point an OpenAI SDK's base URL here), POST /v1/transcriptions
-(mode=raw, clean or agent, with max_tokens), GET /v1/models, /healthz, /readyz
+(mode=raw, clean or agent, with max_tokens), async jobs at /v1/jobs (with a
+PostgreSQL --store and a --jobs-key-file), GET /v1/models, /healthz, /readyz
 and /metrics; live transcription at GET /v1/realtime (OpenAI's Realtime
 transcription protocol over WebSocket); and the MCP tools at /mcp (streamable HTTP).
 
@@ -105,6 +107,9 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 			c.envKey = getenv("EARSHOT_API_KEY")
 			c.userHome = getenv("HOME")
 			c.home = dataDir(getenv)
+			if err := resolveJobs(&c.jobs, c.keyStore.dsn, getenv); err != nil {
+				return err
+			}
 			keyDB, err := openKeyStore(cmd.Context(), c.keyStore, getenv, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -135,6 +140,7 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.StringArrayVar(&c.corsOrigins, "cors-origin", nil, "browser origin allowed to call the API with CORS, e.g. https://app.example (repeatable; default none)")
 	f.StringArrayVar(&c.allowHosts, "allow-host", nil, "Host name answered besides localhost while auth is off (repeatable; * for any)")
 	storeFlags(cmd, &c.storeTTL, &c.storeMax)
+	jobsFlags(cmd, &c.jobs)
 	keyStoreFlags(cmd, &c.keyStore)
 	f.IntVar(&c.maxModels, "max-models", 2, "downloaded models besides --model that requests may name, loaded at once (0: only --model)")
 	f.DurationVar(&c.modelTTL, "model-ttl", 10*time.Minute, "unload a model requests named after it has been idle this long")
@@ -240,6 +246,20 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	if err != nil {
 		return err
 	}
+	jobSvc, stopJobs, err := startJobs(ctx, c.jobs, pipe, engine.Options().Workers, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // on an error below; shutdown stops them first
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopJobs(sctx)
+	}()
+	var apiJobs httpapi.Jobs
+	var mcpJobs mcp.Jobs
+	if jobSvc != nil {
+		apiJobs, mcpJobs = jobSvc, jobSvc
+	}
 	mounts := map[string]http.Handler{}
 	var liveHandler *live.Handler
 	if c.live {
@@ -255,6 +275,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 			AllowDirs:    c.allowDirs,
 			Home:         c.userHome,
 			MaxFileBytes: maxUpload,
+			Jobs:         mcpJobs,
 			Version:      version,
 			Logger:       log,
 		})
@@ -275,6 +296,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		Accounts:     accounts{store: keyDB},
 		CORSOrigins:  c.corsOrigins,
 		AllowedHosts: c.allowHosts,
+		Jobs:         apiJobs,
 	})
 	srv := &http.Server{
 		Handler:           api,
@@ -326,6 +348,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 			log.Warn("live sessions still running at the shutdown timeout were cut", "error", err)
 		}
 	}
+	stopJobs(sctx)
 
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -1,0 +1,165 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
+)
+
+// SignatureHeader carries a webhook's signature:
+//
+//	Earshot-Signature: t=1767225600,v1=5257a869...
+//
+// where v1 is the hex HMAC-SHA256, under the webhook secret, of the
+// timestamp, a full stop and the raw body ("1767225600.{...}"). A
+// receiver recomputes it, compares in constant time, and refuses
+// timestamps far from its clock (replays). Earshot-Webhook-Id is the job's
+// id: a delivery retried after a lost answer carries the same one.
+const SignatureHeader = "Earshot-Signature"
+
+// Signature is the SignatureHeader value for body sent at t.
+func Signature(secret, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a SignatureHeader value against body, accepting
+// timestamps within tolerance of now.
+func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) bool {
+	var ts, sig string
+	for _, kv := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return false
+	}
+	t := time.Unix(sec, 0)
+	if t.Before(now.Add(-tolerance)) || t.After(now.Add(tolerance)) {
+		return false
+	}
+	want := Signature(secret, body, t)
+	return hmac.Equal([]byte(want), []byte("t="+ts+",v1="+sig))
+}
+
+// CheckWebhookURL refuses what cannot be delivered to: not http(s), no
+// host.
+func CheckWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("webhook_url must be an absolute http:// or https:// URL")
+	}
+	return nil
+}
+
+// webhookArgs is one webhook delivery.
+type webhookArgs struct {
+	JobID string `json:"job_id"`
+	URL   string `json:"url"`
+}
+
+func (webhookArgs) Kind() string { return "earshot_webhook" }
+func (webhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueWebhooks, MaxAttempts: 10}
+}
+
+// notify enqueues the finished job's webhook, in the transaction that
+// finished it.
+func (s *Service) notify(ctx context.Context, tx pgx.Tx, id, hook string) error {
+	if hook == "" {
+		return nil
+	}
+	_, err := s.client.InsertTx(ctx, tx, webhookArgs{JobID: id, URL: hook}, nil)
+	return err
+}
+
+// Event is a webhook's body: the finished job, without its result (GET
+// the job for it), and why it failed.
+type Event struct {
+	Type  string      `json:"type"` // transcription.job.succeeded, .failed, .cancelled
+	Job   *Job        `json:"job"`
+	Error *EventError `json:"error,omitempty"`
+}
+
+// EventError is a job's error as a webhook carries it.
+type EventError struct {
+	Kind    string `json:"kind"`
+	Code    string `json:"code,omitempty"`
+	Param   string `json:"param,omitempty"`
+	Message string `json:"message"`
+}
+
+type webhookWorker struct {
+	river.WorkerDefaults[webhookArgs]
+	s *Service
+}
+
+func (w *webhookWorker) Timeout(*river.Job[webhookArgs]) time.Duration { return 30 * time.Second }
+
+func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) error {
+	s := w.s
+	j, err := s.scan(s.cfg.Pool.QueryRow(ctx, s.t.sql(`SELECT `+jobColumns+` FROM {job} WHERE id = $1`), job.Args.JobID))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ev := Event{Type: "transcription.job." + string(j.Status), Job: j}
+	if j.Error != nil {
+		ev.Error = &EventError{Kind: j.Error.Kind.String(), Code: j.Error.Code, Param: j.Error.Param, Message: j.Error.Message}
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Args.URL, bytes.NewReader(body))
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "earshot-webhooks")
+	req.Header.Set("Earshot-Webhook-Id", j.ID)
+	req.Header.Set(SignatureHeader, Signature(s.cfg.WebhookSecret, body, s.cfg.Now()))
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("jobs: webhook %s answered %s", job.Args.URL, resp.Status)
+	}
+	return nil
+}
+
+// isForeignKey reports a foreign key violation (a job deleted while one of
+// its pieces was being stored).
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
