@@ -56,7 +56,7 @@ func (p *Pipeline) plan(ctx context.Context, req Request) (*Plan, error) {
 		return nil, err
 	}
 	if req.Model != "" && p.cfg.Models == nil {
-		return nil, &Error{Kind: NotFound, Param: "model", Code: "model_not_found", Message: "This server serves one model; leave model out or use its name."}
+		return nil, errNoModels
 	}
 	release, err := p.admit(ctx)
 	if err != nil {
@@ -119,18 +119,11 @@ func (p *Pipeline) transcribePiece(ctx context.Context, req Request, pc Piece) (
 	if err := req.Options.Validate(); err != nil {
 		return nil, err
 	}
-	eng := p.cfg.Engine
-	if req.Model != "" {
-		if p.cfg.Models == nil {
-			return nil, &Error{Kind: NotFound, Param: "model", Code: "model_not_found", Message: "This server serves one model; leave model out or use its name."}
-		}
-		e, release, err := p.cfg.Models.Engine(ctx, req.Model)
-		if err != nil {
-			return nil, modelError(req.Model, err)
-		}
-		defer release()
-		eng = e
+	eng, release, err := p.engineFor(ctx, req.Model)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	one := req
 	one.OnSegment, one.OnProgress = nil, nil
 	quiet := func(Stage, float64, string) {}

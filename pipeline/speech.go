@@ -27,18 +27,11 @@ const DefaultChunkAfter = 3 * time.Minute
 // into chunks decoded at once and stitched in order, no-speech segments
 // dropped, and a repetition loop retried without context, then flagged.
 func (p *Pipeline) decode(ctx context.Context, req Request, samples []float32, report func(Stage, float64, string)) (*transcribe.Result, error) {
-	eng := p.cfg.Engine
-	if req.Model != "" {
-		if p.cfg.Models == nil {
-			return nil, &Error{Kind: NotFound, Param: "model", Code: "model_not_found", Message: "This server serves one model; leave model out or use its name."}
-		}
-		e, release, err := p.cfg.Models.Engine(ctx, req.Model)
-		if err != nil {
-			return nil, modelError(req.Model, err)
-		}
-		defer release()
-		eng = e
+	eng, release, err := p.engineFor(ctx, req.Model)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	o := req.Options
 	useVAD := p.cfg.VAD != nil && !req.NoVAD && o.Offset == 0 && o.Duration == 0
 	if !useVAD {
@@ -222,6 +215,24 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 	}
 	return out, nil
 }
+
+// engineFor is the engine of the named model ("" is the default one),
+// loaded first if need be; release it when done.
+func (p *Pipeline) engineFor(ctx context.Context, model string) (Engine, func(), error) {
+	if model == "" {
+		return p.cfg.Engine, func() {}, nil
+	}
+	if p.cfg.Models == nil {
+		return nil, nil, errNoModels
+	}
+	e, release, err := p.cfg.Models.Engine(ctx, model)
+	if err != nil {
+		return nil, nil, modelError(model, err)
+	}
+	return e, release, nil
+}
+
+var errNoModels = &Error{Kind: NotFound, Param: "model", Code: "model_not_found", Message: "This server serves one model; leave model out or use its name."}
 
 // modelError is a named model that cannot serve the request now.
 func modelError(name string, err error) error {
