@@ -45,6 +45,7 @@ func main() {
 		only        = flag.String("only", "", "print one table: engine, http, speech, decode or live (default all)")
 		vadPath     = flag.String("vad", "", "Silero VAD model (ggml) for the speech table (default: the energy VAD only)")
 		liveTurns   = flag.Int("live-turns", 20, "turns the live session benchmark times")
+		speechLong  = flag.Bool("speech-long", true, "time 10 minutes chunked against one run in the speech table (about 15 minutes)")
 		load        = flag.Duration("load", 60*time.Second, "how long the HTTP load test runs (split in two rounds per server)")
 		clients     = flag.Int("clients", 8, "clients of the HTTP load test")
 		mixed       = flag.Duration("mixed", 30*time.Second, "how long 4 clients of short clips run alone in the mixed load")
@@ -64,7 +65,7 @@ func main() {
 		err = httpBench(*whisperRoot, *earshotBin, model, *wav, *runs, *threads, httpLoad{load: *load, clients: *clients, mixed: *mixed, long: *long, cap: *mixedCap, flags: strings.Fields(*serveFlags)})
 	}
 	if err == nil && (*only == "" || *only == "speech") {
-		err = speechBench(model, *vadPath, filepath.Dir(*wav), *runs, *threads)
+		err = speechBench(model, *vadPath, filepath.Dir(*wav), *runs, *threads, *speechLong)
 	}
 	if err == nil && (*only == "" || *only == "decode") {
 		err = decodeBench(filepath.Dir(*wav), max(*runs, 15))
