@@ -149,25 +149,9 @@ func (p *Pipeline) transcribePiece(ctx context.Context, req Request, pc Piece) (
 // usage of the caller in ctx once for req.ID (took is the processing
 // time), however often it is called. Its error is an *Error.
 func (p *Pipeline) Stitch(ctx context.Context, req Request, pl *Plan, results []*transcribe.Result, took time.Duration) (*Response, error) {
-	res := &transcribe.Result{Language: req.Options.Language, LanguageProb: 1, Segments: []transcribe.Segment{}}
-	if len(results) > 0 {
-		first := results[0]
-		res.Language, res.LanguageProb, res.PromptTokens, res.DroppedKeywords = first.Language, first.LanguageProb, first.PromptTokens, first.DroppedKeywords
-	}
-	if len(results) > 1 {
-		res.Chunks = len(results)
-	}
-	for _, r := range results {
-		for _, s := range r.Segments {
-			s.ID = len(res.Segments)
-			res.Segments = append(res.Segments, s)
-		}
-		res.Words = append(res.Words, r.Words...)
-		res.Dropped = append(res.Dropped, r.Dropped...)
-		res.Timings.QueueMS += r.Timings.QueueMS
-		res.Timings.EncodeMS += r.Timings.EncodeMS
-		res.Timings.DecodeMS += r.Timings.DecodeMS
-		res.Timings.TotalMS += r.Timings.TotalMS
+	res := stitch(results, req.Options.Language)
+	if len(results) < 2 {
+		res.Chunks = 0 // one piece is no chunking
 	}
 	res.VAD, res.Duration = pl.VAD, pl.Duration
 	if pl.VAD != "" {

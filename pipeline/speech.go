@@ -198,9 +198,18 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := &transcribe.Result{Language: results[0].Language, LanguageProb: results[0].LanguageProb,
-		Segments: []transcribe.Segment{}, Chunks: len(chunks), PromptTokens: results[0].PromptTokens,
-		DroppedKeywords: results[0].DroppedKeywords}
+	return stitch(results, req.Options.Language), nil
+}
+
+// stitch joins the results of pieces decoded on their own, in order: one
+// transcript, segments renumbered, timings summed, language and prompt
+// facts from the first piece (language when there is none).
+func stitch(results []*transcribe.Result, language string) *transcribe.Result {
+	out := &transcribe.Result{Language: language, LanguageProb: 1, Segments: []transcribe.Segment{}, Chunks: len(results)}
+	if len(results) > 0 {
+		first := results[0]
+		out.Language, out.LanguageProb, out.PromptTokens, out.DroppedKeywords = first.Language, first.LanguageProb, first.PromptTokens, first.DroppedKeywords
+	}
 	for _, r := range results {
 		for _, s := range r.Segments {
 			s.ID = len(out.Segments)
@@ -213,7 +222,7 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 		out.Timings.DecodeMS += r.Timings.DecodeMS
 		out.Timings.TotalMS += r.Timings.TotalMS
 	}
-	return out, nil
+	return out
 }
 
 // engineFor is the engine of the named model ("" is the default one),
