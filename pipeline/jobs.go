@@ -161,21 +161,9 @@ func (p *Pipeline) Stitch(ctx context.Context, req Request, pl *Plan, results []
 		}
 	}
 	p.record(ctx, req.ID, res.Duration, took)
-	out := &Response{Result: res, Warning: pl.Warning}
-	if req.Keep && p.cfg.Transcripts != nil {
-		id, err := p.cfg.Transcripts.Put(res)
-		if err != nil {
-			p.cfg.Logger.Warn("transcript not stored", "error", err)
-		}
-		out.TranscriptID = id
-	}
-	if req.Format != nil {
-		opts := *req.Format
-		opts.TranscriptID = out.TranscriptID
-		var err error
-		if out.Output, err = p.cfg.Formatter.Format(res, opts); err != nil {
-			return nil, p.classify(err)
-		}
+	out, err := p.finish(req, res, pl.Warning)
+	if err != nil {
+		return nil, p.classify(err)
 	}
 	return out, nil
 }

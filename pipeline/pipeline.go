@@ -230,7 +230,16 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 	}
 	p.cfg.Logger.Debug("transcribed", "audio_s", res.Duration, "took", time.Since(start))
 	p.record(ctx, req.ID, res.Duration, time.Since(start))
-	out := &Response{Result: res, Warning: a.Warning}
+	if req.Format != nil {
+		report(Formatting, 95, "formatting")
+	}
+	return p.finish(req, res, a.Warning)
+}
+
+// finish keeps the transcript when the request asks and shapes it as the
+// request says: the last steps of every request and of every job.
+func (p *Pipeline) finish(req Request, res *transcribe.Result, warning string) (*Response, error) {
+	out := &Response{Result: res, Warning: warning}
 	if req.Keep && p.cfg.Transcripts != nil {
 		id, err := p.cfg.Transcripts.Put(res)
 		if err != nil {
@@ -239,9 +248,9 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 		out.TranscriptID = id
 	}
 	if req.Format != nil {
-		report(Formatting, 95, "formatting")
 		opts := *req.Format
 		opts.TranscriptID = out.TranscriptID
+		var err error
 		if out.Output, err = p.cfg.Formatter.Format(res, opts); err != nil {
 			return nil, err
 		}
