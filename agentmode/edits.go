@@ -85,14 +85,17 @@ var ruleConfidence = map[Kind]float64{
 
 // remove marks words (indexes into d.words) as removed for kind, as one
 // edit made by rule.
-func (d *doc) remove(kind Kind, idx ...int) { d.removeConf(kind, ruleConfidence[kind], idx...) }
+func (d *doc) remove(kind Kind, idx ...int) bool {
+	return d.removeConf(kind, ruleConfidence[kind], idx...)
+}
 
 // removeConf is remove with the edit's confidence; an edit less sure than
-// the caller's line is not made.
-func (d *doc) removeConf(kind Kind, conf float64, idx ...int) {
+// the caller's line is not made. It reports whether a word was removed.
+func (d *doc) removeConf(kind Kind, conf float64, idx ...int) bool {
 	if conf < d.minConf {
-		return
+		return false
 	}
+	before := d.ver
 	d.groups++
 	d.conf = append(d.conf, conf)
 	for _, i := range idx {
@@ -103,6 +106,7 @@ func (d *doc) removeConf(kind Kind, conf float64, idx ...int) {
 			d.ver++
 		}
 	}
+	return d.ver != before
 }
 
 // exemptRepeats are words people repeat on purpose: "that that", "had
@@ -125,9 +129,11 @@ func (d *doc) repetitions(english bool) {
 			if a+1 < len(cur) && strings.HasSuffix(w.trail, "-") && w.norm != "" {
 				next := d.words[cur[a+1]].norm
 				if len(next) > len(w.norm) && strings.HasPrefix(next, w.norm) {
-					d.remove(Repetition, cur[a])
-					changed = true
-					break
+					// Over the caller's min_confidence line nothing is
+					// removed, and the scan must go on, not start again.
+					if changed = d.remove(Repetition, cur[a]); changed {
+						break
+					}
 				}
 			}
 			for n := 4; n >= 1 && !changed; n-- {
@@ -165,8 +171,7 @@ func (d *doc) repetitions(english bool) {
 						continue
 					}
 				}
-				d.remove(Repetition, cur[a:a+n]...)
-				changed = true
+				changed = d.remove(Repetition, cur[a:a+n]...)
 			}
 		}
 	}
