@@ -697,7 +697,11 @@ func (s *session) send(ctx context.Context, ev map[string]any) error {
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.h.cfg.WriteTimeout)
+	// The write is bounded by the write timeout, not by the session: the
+	// websocket closes its connection when a write's context ends, even
+	// one whose bytes have just left, and a session that ends (shutdown,
+	// maximum duration) still has its last event to say.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.h.cfg.WriteTimeout)
 	defer cancel()
 	if err := s.conn.Write(wctx, websocket.MessageText, b); err != nil {
 		if ctx.Err() == nil && wctx.Err() != nil {

@@ -80,7 +80,11 @@ func TestServeLiveOverTLS(t *testing.T) {
 	if _, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"realtime", "openai-insecure-api-key.wrong"}}); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a wrong key: %v %v", res, err)
 	}
-	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"realtime", "openai-insecure-api-key.esk_test"}})
+	// Dialled with a context of its own: ctx is the server's, cancelled
+	// below to shut it down while the client still listens.
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	conn, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"realtime", "openai-insecure-api-key.esk_test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +97,7 @@ func TestServeLiveOverTLS(t *testing.T) {
 		defer rcancel()
 		_, b, err := conn.Read(rctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v; server log:\n%s", err, logs.String())
 		}
 		var e map[string]any
 		json.Unmarshal(b, &e)
