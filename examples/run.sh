@@ -44,4 +44,10 @@ tlspid=$!
 for _ in $(seq 100); do curl -sf --cacert "$tmp/cert.pem" "https://127.0.0.1:$tlsport/readyz" >/dev/null && break; sleep 0.1; done
 (cd realtime && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } &&
 	NODE_EXTRA_CA_CERTS="$tmp/cert.pem" EARSHOT_TLS_URL="https://127.0.0.1:$tlsport" node realtime.mjs) || { cat "$tmp/tls.log"; exit 1; }
-echo "examples: 7 passed, 0 failed"
+# The browser playground at / in a real Chromium (Debian's, driven by
+# playwright-core): upload, a wrong key, record and live from a fake
+# microphone playing jfk.wav, copy-as. Screenshots: the folder it prints.
+echo "== playground (playwright-core + Chromium)"
+(cd playground && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; } &&
+	AUDIO="$root/testdata/audio/jfk.wav" node playground.mjs) || { cat "$tmp/serve.log"; exit 1; }
+echo "examples: 8 passed, 0 failed"

@@ -174,3 +174,43 @@ func TestCORS(t *testing.T) {
 		})
 	}
 }
+
+// The playground is served without a key (it asks for one and sends it to
+// /v1 like any client), with its own Content-Security-Policy; the API
+// behind it still wants the key, and with the page off / is a 404. With
+// auth off the door holds for the page too: a non-loopback Host is refused.
+func TestPlayground(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'")
+		w.Write([]byte("<!doctype html>"))
+	})
+	on := doorServer(t, testAuth{}, httpapi.Config{Page: page})
+	off := doorServer(t, testAuth{}, httpapi.Config{})
+	open := doorServer(t, nil, httpapi.Config{Page: page})
+	tests := []struct {
+		name, url, host string
+		status          int
+		csp             string
+	}{
+		{"page without a key", on + "/", "", 200, "default-src 'none'; script-src 'self'"},
+		{"asset without a key", on + "/playground/app.js", "", 200, "default-src 'none'; script-src 'self'"},
+		{"the API still wants the key", on + "/v1/models", "", 401, "default-src 'none'; frame-ancestors 'none'"},
+		{"page off", off + "/", "", 404, "default-src 'none'; frame-ancestors 'none'"},
+		{"auth off, loopback", open + "/", "", 200, "default-src 'none'; script-src 'self'"},
+		{"auth off, rebinding Host", open + "/", "evil.example", 403, "default-src 'none'; frame-ancestors 'none'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := get(t, tt.url, tt.host, nil)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Content-Security-Policy"); got != tt.csp {
+				t.Errorf("CSP %q, want %q", got, tt.csp)
+			}
+			if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+				t.Errorf("X-Frame-Options %q", got)
+			}
+		})
+	}
+}

@@ -56,6 +56,10 @@ type Config struct {
 	// Mounts are more handlers by path, served behind the same keys: main
 	// mounts the MCP endpoint at /mcp here.
 	Mounts map[string]http.Handler
+	// Page is the browser playground, served at / and its assets under
+	// /playground/ without a key (the page asks for one and sends it to
+	// /v1 like any client); nil serves none.
+	Page http.Handler
 	// Accounts serves key management (POST/GET /v1/keys, DELETE
 	// /v1/keys/{id}, admin scope only) and GET /v1/usage; nil serves none.
 	Accounts Accounts
@@ -116,6 +120,13 @@ func New(cfg Config) *Server {
 	v1.GET("/keys", s.admin("list keys"), s.listKeys)
 	v1.DELETE("/keys/:id", s.admin("revoke keys"), s.revokeKey)
 	s.jobRoutes(v1, tr)
+	if cfg.Page != nil {
+		page := gin.WrapH(cfg.Page)
+		r.GET("/", page)
+		r.HEAD("/", page)
+		r.GET("/playground/*asset", page)
+		r.HEAD("/playground/*asset", page)
+	}
 	for path, h := range cfg.Mounts {
 		r.Any(path, s.auth, tr, gin.WrapH(h))
 	}

@@ -3,11 +3,12 @@
 # machine allows it (root with apt), and otherwise names the exact command.
 #   scripts/system-deps.sh run    ffmpeg (decodes Ogg/Opus/WebM/MP4/AAC)
 #   scripts/system-deps.sh test   ffmpeg, python3-httpx, curl, node+npm, openssl (the client examples;
-#                                 openssl makes the TLS certificate of the realtime example)
+#                                 openssl makes the TLS certificate of the realtime example;
+#                                 chromium is the browser the playground's test drives)
 set -euo pipefail
 want=(ffmpeg:ffmpeg)
 if [ "${1:-run}" = test ]; then
-	want+=(curl:curl python3-httpx:python3-httpx node:nodejs npm:npm openssl:openssl)
+	want+=(curl:curl python3-httpx:python3-httpx node:nodejs npm:npm openssl:openssl chromium:chromium)
 fi
 missing=()
 for w in "${want[@]}"; do

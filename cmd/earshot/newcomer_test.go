@@ -207,7 +207,7 @@ func TestPrintReady(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			printReady(&b, tt.addr, tt.key, tt.auth, tt.mcp)
+			printReady(&b, ready{addr: tt.addr, sessionKey: tt.key, auth: tt.auth, mcp: tt.mcp})
 			if b.String() != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", b.String(), tt.want)
 			}
@@ -219,9 +219,15 @@ func TestPrintReady(t *testing.T) {
 	// From the repository root (make run), the sample recording is named.
 	t.Chdir("../..")
 	var b bytes.Buffer
-	printReady(&b, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "", false, false)
+	printReady(&b, ready{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}})
 	if !strings.Contains(b.String(), sample+" -F mode=agent") {
 		t.Errorf("from the root: %s", b.String())
+	}
+	// Over TLS every URL is https; with the playground on, its URL is said.
+	b.Reset()
+	printReady(&b, ready{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, tls: true, playground: true})
+	if want := "  open https://127.0.0.1:8443/ in a browser"; !strings.Contains(b.String(), want) || strings.Contains(b.String(), "http://") {
+		t.Errorf("over TLS with the playground: %s", b.String())
 	}
 }
 

@@ -9,6 +9,16 @@ import (
 	"strings"
 )
 
+// ready is what printReady says: the listener's address; the key made for
+// this run, if any (printed as an export of EARSHOT_API_KEY, the name the
+// examples read); whether requests need a key at all, /mcp is served, the
+// server speaks TLS, and the playground is at /.
+type ready struct {
+	addr                       net.Addr
+	sessionKey                 string
+	auth, mcp, tls, playground bool
+}
+
 // sampleAudio is the recording `make run` users have at hand (the
 // repository's test data, relative to its root).
 const sampleAudio = "testdata/audio/jfk.wav"
@@ -16,23 +26,28 @@ const sampleAudio = "testdata/audio/jfk.wav"
 // printReady tells the person who started the server that it is ready and
 // how to try it, in lines that can be pasted into a shell: it is called
 // once the listener is open and the model is loaded, with the address the
-// listener really has. sessionKey is the key made for this run, if any (it
-// is printed as an export of EARSHOT_API_KEY, the name the examples read);
-// auth says whether requests need a key at all; mcp whether /mcp is served.
-func printReady(w io.Writer, addr net.Addr, sessionKey string, auth, mcp bool) {
-	base := "http://" + dialable(addr)
+// listener really has.
+func printReady(w io.Writer, r ready) {
+	scheme := "http://"
+	if r.tls {
+		scheme = "https://"
+	}
+	base := scheme + dialable(r.addr)
 	var b strings.Builder
 	fmt.Fprintf(&b, "earshot: ready at %s", base)
-	if mcp {
+	if r.mcp {
 		fmt.Fprintf(&b, " (MCP at %s/mcp)", base)
 	}
 	b.WriteString("; try it:\n")
+	if r.playground {
+		fmt.Fprintf(&b, "  open %s/ in a browser: the playground (upload, record or speak live)\n", base)
+	}
 	header := ""
 	switch {
-	case sessionKey != "":
-		fmt.Fprintf(&b, "  export EARSHOT_API_KEY=%s   # this run's key, kept in memory only\n", sessionKey)
+	case r.sessionKey != "":
+		fmt.Fprintf(&b, "  export EARSHOT_API_KEY=%s   # this run's key, kept in memory only\n", r.sessionKey)
 		header = ` -H "Authorization: Bearer $EARSHOT_API_KEY"`
-	case auth:
+	case r.auth:
 		b.WriteString("  # with your key in EARSHOT_API_KEY (earshot keys create --name NAME makes one)\n")
 		header = ` -H "Authorization: Bearer $EARSHOT_API_KEY"`
 	}

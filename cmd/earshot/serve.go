@@ -26,6 +26,7 @@ import (
 	"github.com/earshot-dev/earshot/transcribe"
 	"github.com/earshot-dev/earshot/transcribe/whisper"
 	"github.com/earshot-dev/earshot/transcripts"
+	"github.com/earshot-dev/earshot/web"
 )
 
 type serveConfig struct {
@@ -59,6 +60,7 @@ type serveConfig struct {
 	maxModels       int
 	modelTTL        time.Duration
 	live            bool
+	playground      bool
 	tlsCert         string
 	tlsKey          string
 	jobs            jobsConfig
@@ -134,6 +136,7 @@ SIGINT or SIGTERM stops accepting, lets running requests finish for up to
 	f.BoolVar(&c.mcp, "mcp", true, "serve the MCP tools at /mcp (streamable HTTP, behind the same keys)")
 	f.StringArrayVar(&c.allowDirs, "allow-dir", nil, "directory the MCP transcribe tool may read files in (repeatable; default none: audio_base64 only)")
 	f.StringArrayVar(&c.allowOrigins, "allow-origin", nil, "browser origin allowed to call /mcp, e.g. https://app.example (repeatable)")
+	f.BoolVar(&c.playground, "playground", true, "serve the browser playground at / (it asks for a key and calls /v1 like any client)")
 	f.BoolVar(&c.live, "live", true, "serve live transcription sessions at /v1/realtime (WebSocket, behind the same keys)")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	f.StringVar(&c.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
@@ -286,7 +289,12 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		defer mcpHandler.Close(context.Background())
 		mounts["/mcp"] = mcpHandler
 	}
+	var page http.Handler
+	if c.playground {
+		page = web.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
+		Page:         page,
 		Pipeline:     pipe,
 		Stats:        engine,
 		MaxUpload:    maxUpload,
@@ -310,7 +318,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	log.Info("earshot serving", "addr", ln.Addr().String(), "model", engine.Model().Name,
 		"threads", threadsLabel(opts.Threads), "threads_total", opts.ThreadsTotal, "states_max", engine.MaxStates(),
 		"state_mb", engine.StateBytes()>>20, "max_queue_wait", opts.MaxQueueWait, "queue", opts.Queue, "auth", authn != nil, "tls", tlsConfig != nil)
-	printReady(stderr, ln.Addr(), sessionKey, authn != nil, c.mcp)
+	printReady(stderr, ready{addr: ln.Addr(), sessionKey: sessionKey, auth: authn != nil, mcp: c.mcp, tls: tlsConfig != nil, playground: c.playground})
 
 	pctx, stopPrune := context.WithCancel(ctx)
 	pruned := make(chan struct{})
