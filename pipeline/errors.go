@@ -196,8 +196,13 @@ func sentence(msg string) string {
 	return msg
 }
 
+// upper capitalises s, unless it starts with a parameter's name
+// (max_tokens, timestamp_granularities[]), which is spelt as sent.
 func upper(s string) string {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	if first, _, _ := strings.Cut(s, " "); strings.ContainsAny(first, "_[]") {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
