@@ -167,7 +167,7 @@ var errNoModel = pipeline.Errorf(pipeline.NotFound, "model_not_found", "The mode
 func checkTurns(t *testing.T, events []event) []event {
 	t.Helper()
 	sofar := map[string]string{}
-	committed := map[string]bool{}
+	committed, added := map[string]bool{}, map[string]bool{}
 	var done []event
 	prev := ""
 	for _, e := range events {
@@ -179,14 +179,24 @@ func checkTurns(t *testing.T, events []event) []event {
 			}
 			prev = item
 			committed[item] = true
+		case "conversation.item.added", "conversation.item.created":
+			it, _ := e["item"].(map[string]any)
+			id, _ := it["id"].(string)
+			if id != prev || !committed[id] || it["role"] != "user" || it["type"] != "message" {
+				t.Errorf("%s for %q after committing %q: %v", e.typ(), id, prev, e)
+			}
+			if added[id] {
+				t.Errorf("%s twice for %s", e.typ(), id)
+			}
+			added[id] = true
 		case "conversation.item.input_audio_transcription.delta":
 			if strings.Contains(sofar[item]+"\x00", "\x00") && sofar[item] == "" && strings.HasPrefix(e.str("delta"), " ") {
 				t.Errorf("the first delta of %s begins with a space: %q", item, e.str("delta"))
 			}
 			sofar[item] += e.str("delta")
 		case "conversation.item.input_audio_transcription.completed":
-			if !committed[item] {
-				t.Errorf("%s completed before it was committed", item)
+			if !committed[item] || !added[item] {
+				t.Errorf("%s completed before it was committed and added to the conversation", item)
 			}
 			if tr := e.str("transcript"); tr != sofar[item] {
 				t.Errorf("%s: deltas %q, transcript %q", item, sofar[item], tr)

@@ -489,7 +489,20 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 	}
 	s.prevItem = t.item
 	s.finals = append(s.finals, t)
-	return s.send(ctx, map[string]any{"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": t.item})
+	if err := s.send(ctx, map[string]any{"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": t.item}); err != nil {
+		return err
+	}
+	// The committed audio is a user message in the conversation, as
+	// OpenAI says right after the commit; its transcript comes with
+	// .completed.
+	added := "conversation.item.added"
+	if s.beta {
+		added = "conversation.item.created"
+	}
+	return s.send(ctx, map[string]any{"type": added, "previous_item_id": prev, "item": map[string]any{
+		"id": t.item, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
+		"content": []any{map[string]any{"type": "input_audio", "transcript": nil}},
+	}})
 }
 
 // commitManual is input_audio_buffer.commit.
