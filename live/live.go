@@ -33,8 +33,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -202,6 +204,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"The server holds its limit of %d live sessions; retry in a moment.", limit))
 		return
 	}
+	// The session is one request against the key's limits: admitted here
+	// (quota, requests per minute, one concurrency lease held while it is
+	// open), its turns recorded as they complete.
+	release, err := h.cfg.Pipeline.AdmitCaller(r.Context())
+	if err != nil {
+		e := pipeline.Classify(err)
+		status := http.StatusServiceUnavailable
+		if e.Kind == pipeline.RateLimited || e.Kind == pipeline.QuotaExceeded {
+			status = http.StatusTooManyRequests
+		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+		fail(status, e)
+		return
+	}
+	defer release()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: h.origins,

@@ -75,7 +75,8 @@ type turn struct {
 	prevHyp   []string
 	hyp       string // the latest decode's text, for semantic_vad
 	decodedTo int64
-	stopAt    time.Time // when the end of speech was found (or the commit came)
+	stopAt    time.Time     // when the end of speech was found (or the commit came)
+	took      time.Duration // the decoding time spent on it, partials included
 }
 
 type job struct {
@@ -220,7 +221,7 @@ func (s *session) decoder(ctx context.Context) {
 		// fallback retries a window at up to five temperatures with five
 		// candidates each, seconds that a live turn cannot wait.
 		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: true}
-		req := pipeline.Request{Samples: j.samples, Options: opts}
+		req := pipeline.Request{Samples: j.samples, Options: opts, Metered: true}
 		if j.final && j.set.mode != "" {
 			req.Format = &agentmode.Options{Mode: agentmode.Mode(j.set.mode), Language: j.set.language}
 		}
@@ -558,6 +559,7 @@ func (s *session) trim() {
 // finished handles a decode's result.
 func (s *session) finished(ctx context.Context, r result) error {
 	t := r.t
+	t.took += r.took
 	if r.cancelled {
 		return nil
 	}
@@ -590,6 +592,8 @@ func (s *session) finished(ctx context.Context, r result) error {
 		return nil
 	}
 	s.finals = s.finals[1:]
+	// Usage: the turn's audio once, and all the decoding it took.
+	s.h.cfg.Pipeline.RecordUsage(ctx, s.id+"/"+t.item, float64(len(t.samples))/rate, t.took)
 	text := extend(t.emitted, words)
 	if len(text) > len(t.emitted) {
 		if err := s.delta(ctx, t, text); err != nil {

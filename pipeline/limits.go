@@ -57,6 +57,16 @@ func (p *Pipeline) admit(ctx context.Context) (func(), error) {
 	return release, nil
 }
 
+// AdmitCaller runs the limits of the key in ctx for one metered request
+// (see Request.Metered): a live session, admitted at its handshake and
+// holding its concurrency lease until release.
+func (p *Pipeline) AdmitCaller(ctx context.Context) (release func(), err error) { return p.admit(ctx) }
+
+// RecordUsage records what a metered request used, once per id.
+func (p *Pipeline) RecordUsage(ctx context.Context, id string, audioSeconds float64, took time.Duration) {
+	p.record(ctx, id, audioSeconds, took)
+}
+
 // record stores a completed request's usage; a failure is logged, never
 // the caller's: the transcription has been done.
 func (p *Pipeline) record(ctx context.Context, id string, audioSeconds float64, took time.Duration) {

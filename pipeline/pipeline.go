@@ -132,6 +132,11 @@ type Request struct {
 	// Samples, instead of Audio, are already decoded 16 kHz mono samples
 	// (a live session's buffer); the pipeline does not keep them.
 	Samples []float32
+	// Metered says the caller has admitted this request against its key's
+	// limits and records its usage itself (AdmitCaller, RecordUsage): a
+	// live session is admitted once and records each turn once, however
+	// many decodes its partials take.
+	Metered bool
 	// Name says where Audio came from ("a.wav"), for messages; may be "".
 	Name string
 	// Model names one of Config.Models' models; "" is the default engine.
@@ -201,9 +206,12 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 	if err := req.Options.Validate(); err != nil {
 		return nil, err
 	}
-	release, err := p.admit(ctx)
-	if err != nil {
-		return nil, err
+	release := func() {}
+	if !req.Metered {
+		var err error
+		if release, err = p.admit(ctx); err != nil {
+			return nil, err
+		}
 	}
 	defer release()
 	last := -1.0
@@ -229,7 +237,9 @@ func (p *Pipeline) transcribe(ctx context.Context, req Request) (*Response, erro
 		return nil, err
 	}
 	p.cfg.Logger.Debug("transcribed", "audio_s", res.Duration, "took", time.Since(start))
-	p.record(ctx, req.ID, res.Duration, time.Since(start))
+	if !req.Metered {
+		p.record(ctx, req.ID, res.Duration, time.Since(start))
+	}
 	if req.Format != nil {
 		report(Formatting, 95, "formatting")
 	}
