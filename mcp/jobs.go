@@ -2,10 +2,7 @@ package mcp
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"strings"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -125,26 +122,9 @@ func (s *Server) runSubmit(ctx context.Context, req mcpgo.CallToolRequest) (*job
 	if err != nil {
 		return nil, err
 	}
-	var data []byte
-	name := args.Filename
-	switch {
-	case args.Path != "" && args.AudioBase64 != "":
-		return nil, badArg("path", "Give either path or audio_base64, not both.")
-	case args.Path != "":
-		name = args.Path
-		if data, err = s.readFile(args.Path); err != nil {
-			return nil, err
-		}
-	case args.AudioBase64 != "":
-		if int64(len(args.AudioBase64)) > s.cfg.MaxFileBytes/3*4+4 {
-			return nil, &pipeline.Error{Kind: pipeline.TooLarge, Param: "audio_base64", Code: "file_too_large",
-				Message: fmt.Sprintf("audio_base64 holds more than the %d MiB this server accepts.", s.cfg.MaxFileBytes>>20)}
-		}
-		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(args.AudioBase64)); err != nil {
-			return nil, badArg("audio_base64", "audio_base64 is not valid base64: %v.", err)
-		}
-	default:
-		return nil, badArg("audio_base64", "Give the audio: its bytes as base64 (audio_base64), or a file path (path) where this server reads files.")
+	data, name, err := s.audioArg(ctx, args.Path, args.AudioBase64, args.Filename, nil)
+	if err != nil {
+		return nil, err
 	}
 	return s.cfg.Jobs.Submit(ctx, jobs.Submission{IdempotencyKey: args.IdempotencyKey, Request: pipeline.Request{
 		Audio: data, Name: name, Format: &opts,

@@ -288,6 +288,60 @@ func (s *Server) transcribe(ctx context.Context, req mcpgo.CallToolRequest) (*mc
 	return structured(out), nil
 }
 
+// audioArg reads a tool call's audio: the file at path (inside the
+// allowed directories) or the bytes in b64, within the server's limit and
+// the calling key's own upload limit. name is what messages call it.
+func (s *Server) audioArg(ctx context.Context, path, b64, name string, p *progress) ([]byte, string, error) {
+	limit, tooLarge := s.cfg.MaxFileBytes, fmt.Sprintf("more than the %d MiB this server accepts", s.cfg.MaxFileBytes>>20)
+	if who, ok := pipeline.FromContext(ctx); ok && who.Limits.MaxUpload > 0 && who.Limits.MaxUpload < limit {
+		limit, tooLarge = who.Limits.MaxUpload, fmt.Sprintf("more than this API key's upload limit of %s", sizeText(who.Limits.MaxUpload))
+	}
+	param := "audio_base64"
+	var data []byte
+	var err error
+	switch {
+	case path != "" && b64 != "":
+		return nil, "", badArg("path", "Give either path or audio_base64, not both.")
+	case path != "":
+		param, name = "path", path
+		if p != nil {
+			p.report(1, "reading "+path)
+		}
+		if data, err = s.readFile(path); err != nil {
+			return nil, "", err
+		}
+	case b64 != "":
+		if int64(len(b64)) > limit/3*4+4 {
+			return nil, "", &pipeline.Error{Kind: pipeline.TooLarge, Param: param, Code: "file_too_large", Message: "audio_base64 holds " + tooLarge + "."}
+		}
+		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(b64)); err != nil {
+			return nil, "", badArg("audio_base64", "audio_base64 is not valid base64: %v.", err)
+		}
+		if name == "" {
+			name = "audio_base64"
+		}
+	case len(s.roots) == 0:
+		return nil, "", badArg("audio_base64", "Give the audio's bytes as base64 (audio_base64).")
+	default:
+		return nil, "", badArg("path", "Give the audio: a file path (path) or its bytes as base64 (audio_base64).")
+	}
+	if int64(len(data)) > limit {
+		return nil, "", &pipeline.Error{Kind: pipeline.TooLarge, Param: param, Code: "file_too_large", Message: fmt.Sprintf("%s holds %s.", name, tooLarge)}
+	}
+	return data, name, nil
+}
+
+// sizeText is a byte count as people read it: "25 MiB", "512 KiB".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	if n >= 1<<10 {
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p *progress) (string, *agentmode.Output, error) {
 	if err := s.cfg.Pipeline.Admit(); err != nil {
 		return "", nil, err
@@ -301,32 +355,9 @@ func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p
 		return "", nil, err
 	}
 	opts.MinConfidence = args.MinConf
-	var data []byte
-	name := args.Filename
-	switch {
-	case args.Path != "" && args.AudioBase64 != "":
-		return "", nil, badArg("path", "Give either path or audio_base64, not both.")
-	case args.Path != "":
-		p.report(1, "reading "+args.Path)
-		name = args.Path
-		if data, err = s.readFile(args.Path); err != nil {
-			return "", nil, err
-		}
-	case args.AudioBase64 != "":
-		if int64(len(args.AudioBase64)) > s.cfg.MaxFileBytes/3*4+4 {
-			return "", nil, &pipeline.Error{Kind: pipeline.TooLarge, Param: "audio_base64", Code: "file_too_large",
-				Message: fmt.Sprintf("audio_base64 holds more than the %d MiB this server accepts.", s.cfg.MaxFileBytes>>20)}
-		}
-		if data, err = base64.StdEncoding.DecodeString(strings.TrimSpace(args.AudioBase64)); err != nil {
-			return "", nil, badArg("audio_base64", "audio_base64 is not valid base64: %v.", err)
-		}
-		if name == "" {
-			name = "audio_base64"
-		}
-	case len(s.roots) == 0:
-		return "", nil, badArg("audio_base64", "Give the audio's bytes as base64 (audio_base64).")
-	default:
-		return "", nil, badArg("path", "Give the audio: a file path (path) or its bytes as base64 (audio_base64).")
+	data, name, err := s.audioArg(ctx, args.Path, args.AudioBase64, args.Filename, p)
+	if err != nil {
+		return "", nil, err
 	}
 	res, err := s.cfg.Pipeline.Transcribe(ctx, pipeline.Request{
 		ID:      callID(),

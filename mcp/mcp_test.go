@@ -592,3 +592,63 @@ func TestHTTPOriginIsNotTheHost(t *testing.T) {
 		})
 	}
 }
+
+// limitedKey authenticates any key as one whose uploads are at most max
+// bytes.
+type limitedKey int64
+
+func (k limitedKey) Authenticate(context.Context, string) (pipeline.Principal, error) {
+	return pipeline.Principal{KeyID: "esk_small", Limits: pipeline.Limits{MaxUpload: int64(k)}}, nil
+}
+
+// A key's own upload limit holds for MCP's audio_base64 as it does for an
+// HTTP upload, below the server's: refused with file_too_large, named as
+// the key's, before anything is decoded.
+func TestKeyUploadLimit(t *testing.T) {
+	engine := scripted(1)
+	srv := newServer(t, setup{engine: engine})
+	h := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp"})
+	e := &pipelinetest.Engine{}
+	ts := httptest.NewServer(httpapi.New(httpapi.Config{
+		Pipeline: pipeline.New(pipeline.Config{Engine: e, Auth: limitedKey(64 << 10)}),
+		Stats:    e,
+		Mounts:   map[string]http.Handler{"/mcp": h},
+	}))
+	defer func() {
+		ts.Close()
+		h.Close(context.Background())
+	}()
+	c, err := client.NewStreamableHttpClient(ts.URL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer esk_any"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var init mcpgo.InitializeRequest
+	init.Params.ProtocolVersion = mcpgo.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcpgo.Implementation{Name: "test", Version: "1"}
+	if _, err := c.Initialize(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	jfk, _ := os.ReadFile(filepath.Join(audioDir, "jfk.wav")) // 344 KiB
+	tests := []struct {
+		name string
+		b64  string
+	}{
+		{"far over", base64.StdEncoding.EncodeToString(jfk)},
+		{"just over", base64.StdEncoding.EncodeToString(jfk[:64<<10+1])},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := call(t, c, "transcribe", map[string]any{"audio_base64": tt.b64})
+			if !res.IsError || !strings.Contains(text(res), "this API key's upload limit of 64 KiB") {
+				t.Errorf("got %v %s", res.IsError, text(res))
+			}
+		})
+	}
+	if n := engine.Calls(); n != 0 {
+		t.Errorf("%d decodes of refused audio", n)
+	}
+}
