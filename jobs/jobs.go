@@ -106,7 +106,11 @@ type Config struct {
 	// PollInterval is how often idle workers look for work when no
 	// notification wakes them (default River's, 1 s).
 	PollInterval time.Duration
-	// HTTPClient delivers webhooks (default a client with a 15 s timeout).
+	// WebhookPrivate lets webhooks reach loopback, private and link-local
+	// addresses, refused by default (see internal).
+	WebhookPrivate bool
+	// HTTPClient delivers webhooks (default a client with a 15 s timeout
+	// that holds to WebhookPrivate).
 	HTTPClient *http.Client
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
@@ -141,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.RetryDelay = DefaultRetryDelay
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		cfg.HTTPClient = webhookClient(cfg.WebhookPrivate)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -302,6 +306,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Job, error) {
 	who := principal(ctx)
 	if sub.WebhookURL != "" && s.cfg.WebhookSecret == nil {
 		return nil, pipeline.InvalidParam("webhook_url", "This server signs no webhooks (it has no webhook secret configured): poll GET /v1/jobs/{id} instead.")
+	}
+	if sub.WebhookURL != "" && !s.cfg.WebhookPrivate {
+		if err := checkWebhookHost(sub.WebhookURL); err != nil {
+			return nil, pipeline.InvalidParam("webhook_url", "webhook_url %s points at this machine or an internal network, which this server does not post to (earshot serve --jobs-webhook-private allows it).", sub.WebhookURL)
+		}
 	}
 	if sub.IdempotencyKey != "" {
 		if j, err := s.byIdempotencyKey(ctx, who.KeyID, sub.IdempotencyKey); err == nil {

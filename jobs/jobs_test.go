@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,5 +370,26 @@ func TestFanOut(t *testing.T) {
 			per = append(per, e.Calls())
 		}
 		t.Logf("%-9d %-7d %-9s %-10.2f %v", replicas, got.Pieces, wall.Round(10*time.Millisecond), base.Seconds()/wall.Seconds(), per)
+	}
+}
+
+// By default a webhook_url written as this machine or an internal address
+// is refused at submission, before anything is decoded or stored.
+func TestInternalWebhookRefused(t *testing.T) {
+	db := jobstest.NewDB(t)
+	engine := &pipelinetest.Engine{}
+	cfg := db.Config(t, newPipeline(t, engine, nil), 1)
+	cfg.WebhookPrivate = false
+	s := jobstest.Start(t, cfg)
+	for _, hook := range []string{"http://127.0.0.1:9/hook", "http://localhost/hook", "http://169.254.169.254/latest/meta-data"} {
+		sub := submission(jobstest.Speech(5, 2, 1))
+		sub.WebhookURL = hook
+		_, err := s.Submit(as(alice), sub)
+		if e := pipeline.Classify(err); e.Kind != pipeline.Invalid || e.Param != "webhook_url" || !strings.Contains(e.Message, "--jobs-webhook-private") {
+			t.Errorf("%s: %v", hook, err)
+		}
+	}
+	if n := engine.Calls(); n != 0 {
+		t.Errorf("%d decodes for refused jobs", n)
 	}
 }

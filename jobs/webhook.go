@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,6 +75,65 @@ func CheckWebhookURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return errors.New("webhook_url must be an absolute http:// or https:// URL")
+	}
+	return nil
+}
+
+// errInternalAddress is a webhook refused for where it points.
+var errInternalAddress = errors.New("jobs: webhook to an internal address")
+
+// internal reports whether a webhook must not reach ip unless the server
+// allows it (Config.WebhookPrivate): a key's holder could otherwise make
+// earshot POST to this machine, the private network, or a cloud's metadata
+// service (169.254.169.254).
+func internal(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) // carrier-grade NAT, shared address space
+}
+
+// publicOnly refuses, as a connection is made (so after DNS, and for
+// every redirect), an address internal says a webhook must not reach.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || internal(ip) {
+		return fmt.Errorf("%w: %s is loopback, private or link-local (earshot serve --jobs-webhook-private allows it)", errInternalAddress, host)
+	}
+	return nil
+}
+
+// webhookClient delivers webhooks: 15 s a delivery, internal addresses
+// refused unless private, no proxy from the environment (a proxy would
+// reach what the check refuses).
+func webhookClient(private bool) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if !private {
+		d.Control = publicOnly
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = d.DialContext
+	return &http.Client{Timeout: 15 * time.Second, Transport: tr}
+}
+
+// checkWebhookHost refuses at submission a webhook_url whose host is
+// plainly internal (localhost, or an internal address written out); names
+// that resolve to one are refused when delivered.
+func checkWebhookHost(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return errInternalAddress
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && internal(ip) {
+		return errInternalAddress
 	}
 	return nil
 }
@@ -146,6 +208,10 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) e
 	req.Header.Set("Earshot-Webhook-Id", j.ID)
 	req.Header.Set(SignatureHeader, Signature(s.cfg.WebhookSecret, body, s.cfg.Now()))
 	resp, err := s.cfg.HTTPClient.Do(req)
+	if errors.Is(err, errInternalAddress) {
+		s.cfg.Logger.Warn("job webhook refused: it points at an internal address", "job", j.ID, "error", err)
+		return river.JobCancel(err) // retrying cannot help
+	}
 	if err != nil {
 		return err
 	}

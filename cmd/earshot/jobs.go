@@ -23,6 +23,7 @@ type jobsConfig struct {
 	workers    int // -1: the engine's worker count
 	keyFile    string
 	secretFile string
+	private    bool
 	ttl        time.Duration
 	off        bool
 
@@ -37,6 +38,7 @@ func jobsFlags(cmd *cobra.Command, c *jobsConfig) {
 	f.IntVar(&c.workers, "jobs-workers", -1, "async job pieces this replica transcribes at once (default --workers; 0: an API-only replica that works none)")
 	f.StringVar(&c.keyFile, "jobs-key-file", "", "file holding the key that seals job audio at rest, the same on every replica: 64 hex digits (default $EARSHOT_JOBS_KEY; none: jobs off)")
 	f.StringVar(&c.secretFile, "jobs-webhook-secret-file", "", "file holding the secret that signs job webhooks (default $EARSHOT_JOBS_WEBHOOK_SECRET; none: webhook_url refused)")
+	f.BoolVar(&c.private, "jobs-webhook-private", false, "let job webhooks reach loopback, private and link-local addresses (refused by default: a key holder could reach your network)")
 	f.DurationVar(&c.ttl, "jobs-ttl", jobs.DefaultTTL, "how long a finished job's result is kept")
 	f.BoolVar(&c.off, "no-jobs", false, "turn async jobs (/v1/jobs) off: no audio is ever stored")
 }
@@ -101,7 +103,7 @@ func startJobs(ctx context.Context, c jobsConfig, pipe *pipeline.Pipeline, engin
 		workers = engineWorkers
 	}
 	svc, err := jobs.New(ctx, jobs.Config{Pool: pool, Pipeline: pipe, Key: c.key, WebhookSecret: c.secret,
-		Workers: workers, TTL: c.ttl, Logger: log})
+		WebhookPrivate: c.private, Workers: workers, TTL: c.ttl, Logger: log})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err

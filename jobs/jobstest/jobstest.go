@@ -110,7 +110,7 @@ func (db DB) Pool(t testing.TB) *pgxpool.Pool {
 // Config is a service configuration for tests: db's schema, the test
 // key and webhook secret, fast polling and retries. Set Pipeline.
 func (db DB) Config(t testing.TB, p *pipeline.Pipeline, workers int) jobs.Config {
-	return jobs.Config{Pool: db.Pool(t), Schema: db.Schema, Pipeline: p, Key: Key, WebhookSecret: WebhookSecret,
+	return jobs.Config{Pool: db.Pool(t), Schema: db.Schema, Pipeline: p, Key: Key, WebhookSecret: WebhookSecret, WebhookPrivate: true,
 		Workers: workers, PollInterval: 20 * time.Millisecond, RetryDelay: 50 * time.Millisecond,
 		PieceTimeout: time.Minute}
 }
