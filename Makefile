@@ -13,7 +13,7 @@ export EARSHOT_CUDA := $(if $(filter 1,$(CUDA)),1,0)
 CGO_ENV = eval "$$(scripts/whisper-lib.sh --env)"
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build lib deps test-deps run install install-bin test check unit fuzz examples bench loadtest eval train clean help
+.PHONY: all build lib deps test-deps run install install-bin test check unit fuzz examples bench loadtest loadtest-smoke eval train clean help
 all: build
 
 help:
@@ -71,7 +71,7 @@ install-bin:
 	case ":$$PATH:" in *":$(PREFIX)/bin:"*|*":$(PREFIX)/bin/:"*) ;; \
 	*) echo "earshot: $(PREFIX)/bin is not on your PATH; add it (then open a new shell): echo 'export PATH=\"$(PREFIX)/bin:\$$PATH\"' >> ~/.profile";; esac
 
-test: test-deps check unit fuzz examples
+test: test-deps check unit fuzz examples loadtest-smoke
 
 check: lib
 	@echo "== gofmt"; out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -115,10 +115,15 @@ bench: build
 # loopback (a synthetic model, a SQLite key store of its own): fails on any
 # 5xx, any refusal that is not a 429 with Retry-After, or usage that does not
 # count exactly the accepted requests; prints p50/p99 and the server's RSS
-# and goroutines at the start, middle and end. Not part of `make test`.
+# and goroutines at the start, middle and end. `make test` runs it for
+# 10 s with 16 clients (loadtest-smoke, about 20 s): the same failures fail
+# the build.
 LOADTEST_DURATION ?= 2m
 loadtest: build
 	@$(CGO_ENV); $(GO) run ./cmd/earshot-loadtest -earshot $(BIN) -duration $(LOADTEST_DURATION)
+
+loadtest-smoke: build
+	@echo "== loadtest (smoke: 10 s, 16 clients)"; $(CGO_ENV); $(GO) run ./cmd/earshot-loadtest -earshot $(BIN) -duration 10s -clients 16
 
 # Agent mode's evaluation: Disfl-QA dev, SNIPS commands joined into
 # multi-intent utterances, and speed on one core (pure Go, no whisper.cpp).
