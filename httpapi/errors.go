@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/earshot-dev/earshot/httpapi/openai"
 	"github.com/earshot-dev/earshot/pipeline"
 )
 
@@ -19,26 +20,6 @@ type apiError struct {
 	Type    string  `json:"type"`
 	Param   *string `json:"param"`
 	Code    *string `json:"code"`
-}
-
-// statuses are the HTTP status and OpenAI error type of each kind.
-var statuses = map[pipeline.Kind]struct {
-	status int
-	typ    string
-}{
-	pipeline.Internal:         {http.StatusInternalServerError, "server_error"},
-	pipeline.Invalid:          {http.StatusBadRequest, "invalid_request_error"},
-	pipeline.Unauthenticated:  {http.StatusUnauthorized, "invalid_request_error"},
-	pipeline.Forbidden:        {http.StatusForbidden, "invalid_request_error"},
-	pipeline.NotFound:         {http.StatusNotFound, "invalid_request_error"},
-	pipeline.MethodNotAllowed: {http.StatusMethodNotAllowed, "invalid_request_error"},
-	pipeline.TooLarge:         {http.StatusRequestEntityTooLarge, "invalid_request_error"},
-	pipeline.UnsupportedMedia: {http.StatusUnsupportedMediaType, "invalid_request_error"},
-	pipeline.RateLimited:      {http.StatusTooManyRequests, "rate_limit_error"},
-	pipeline.QuotaExceeded:    {http.StatusTooManyRequests, "insufficient_quota"},
-	pipeline.Unavailable:      {http.StatusServiceUnavailable, "server_error"},
-	pipeline.EngineFailed:     {http.StatusBadGateway, "server_error"},
-	pipeline.Cancelled:        {499, "invalid_request_error"}, // nobody reads it; the log and metrics do
 }
 
 // statusKey holds, in the gin context, the status a request really ended
@@ -53,11 +34,8 @@ func (s *Server) toAPIError(err error) (*apiError, *pipeline.Error) {
 		err = s.tooLarge()
 	}
 	e := pipeline.Classify(err)
-	st, ok := statuses[e.Kind]
-	if !ok {
-		st = statuses[pipeline.Internal]
-	}
-	ae := &apiError{Status: st.status, Type: st.typ, Message: e.Message}
+	status, typ := openai.ErrorStatus(e.Kind)
+	ae := &apiError{Status: status, Type: typ, Message: e.Message}
 	if e.Param != "" {
 		ae.Param = &e.Param
 	}

@@ -43,6 +43,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/earshot-dev/earshot/httpapi/openai"
 	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/transcribe"
 )
@@ -210,10 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release, err := h.cfg.Pipeline.AdmitCaller(r.Context())
 	if err != nil {
 		e := pipeline.Classify(err)
-		status := http.StatusServiceUnavailable
-		if e.Kind == pipeline.RateLimited || e.Kind == pipeline.QuotaExceeded {
-			status = http.StatusTooManyRequests
-		}
+		status, _ := openai.ErrorStatus(e.Kind)
 		if e.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 		}
@@ -296,25 +294,13 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// errorType is OpenAI's error type for each kind, as the HTTP API has it.
-func errorType(k pipeline.Kind) string {
-	switch k {
-	case pipeline.Internal, pipeline.Unavailable, pipeline.EngineFailed:
-		return "server_error"
-	case pipeline.RateLimited:
-		return "rate_limit_error"
-	case pipeline.QuotaExceeded:
-		return "insufficient_quota"
-	}
-	return "invalid_request_error"
-}
-
 // render is the one place a session turns an error into OpenAI's error
 // object (as the error event carries it): every error goes through
 // pipeline.Classify. eventID is the client event it answers ("" if none).
 func render(err error, eventID string) map[string]any {
 	e := pipeline.Classify(err)
-	obj := map[string]any{"type": errorType(e.Kind), "message": e.Message, "code": nil, "param": nil, "event_id": nil}
+	_, typ := openai.ErrorStatus(e.Kind)
+	obj := map[string]any{"type": typ, "message": e.Message, "code": nil, "param": nil, "event_id": nil}
 	if e.Code != "" {
 		obj["code"] = e.Code
 	}

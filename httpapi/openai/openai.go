@@ -1,7 +1,8 @@
 // Package openai holds OpenAI's transcription wire shapes, as its published
 // OpenAPI description defines them: json, text, srt, vtt and verbose_json
-// responses and the usage object. The HTTP API answers in them, and so does
-// the CLI's --format. It is pure Go and holds no state.
+// responses, the usage object, and each error kind's HTTP status and error
+// type. The HTTP API and live sessions answer in them, and so does the
+// CLI's --format. It is pure Go and holds no state.
 package openai
 
 import (
