@@ -443,27 +443,27 @@ func TestPaging(t *testing.T) {
 
 // TestHTTP: the same tools at /mcp of the HTTP API, behind its keys, with
 // Origin checked.
-func TestHTTP(t *testing.T) {
-	srv := newServer(t, setup{engine: scripted(3)})
-	const key = "esk_test-key"
+// overHTTP serves srv's MCP endpoint at /mcp behind an API with auth, as
+// earshot serve mounts it, and returns a session of a client sending key,
+// and the API's URL.
+func overHTTP(t *testing.T, srv *mcp.Server, auth pipeline.Authenticator, key string) (*client.Client, string) {
+	t.Helper()
 	h := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp"})
 	e := &pipelinetest.Engine{}
-	api := httpapi.New(httpapi.Config{
-		Pipeline: pipeline.New(pipeline.Config{Engine: e, Auth: oneKey(key)}),
+	ts := httptest.NewServer(httpapi.New(httpapi.Config{
+		Pipeline: pipeline.New(pipeline.Config{Engine: e, Auth: auth}),
 		Stats:    e,
 		Mounts:   map[string]http.Handler{"/mcp": h},
-	})
-	ts := httptest.NewServer(api)
-	defer func() {
+	}))
+	t.Cleanup(func() {
 		ts.Close()
 		h.Close(context.Background())
-	}()
-
+	})
 	c, err := client.NewStreamableHttpClient(ts.URL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + key}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -473,6 +473,12 @@ func TestHTTP(t *testing.T) {
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
+	return c, ts.URL
+}
+
+func TestHTTP(t *testing.T) {
+	const key = "esk_test-key"
+	c, url := overHTTP(t, newServer(t, setup{engine: scripted(3)}), oneKey(key), key)
 	jfk, _ := os.ReadFile(filepath.Join(audioDir, "jfk.wav"))
 	p := structuredPage(t, call(t, c, "transcribe", map[string]any{"audio_base64": base64.StdEncoding.EncodeToString(jfk)}))
 	if len(p.Intents) == 0 {
@@ -480,7 +486,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	post := func(auth, origin string) int {
-		req, _ := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req, _ := http.NewRequest("POST", url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if auth != "" {
@@ -606,32 +612,7 @@ func (k limitedKey) Authenticate(context.Context, string) (pipeline.Principal, e
 // the key's, before anything is decoded.
 func TestKeyUploadLimit(t *testing.T) {
 	engine := scripted(1)
-	srv := newServer(t, setup{engine: engine})
-	h := srv.HTTPHandler(mcp.HTTPOptions{Path: "/mcp"})
-	e := &pipelinetest.Engine{}
-	ts := httptest.NewServer(httpapi.New(httpapi.Config{
-		Pipeline: pipeline.New(pipeline.Config{Engine: e, Auth: limitedKey(64 << 10)}),
-		Stats:    e,
-		Mounts:   map[string]http.Handler{"/mcp": h},
-	}))
-	defer func() {
-		ts.Close()
-		h.Close(context.Background())
-	}()
-	c, err := client.NewStreamableHttpClient(ts.URL+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer esk_any"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	var init mcpgo.InitializeRequest
-	init.Params.ProtocolVersion = mcpgo.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcpgo.Implementation{Name: "test", Version: "1"}
-	if _, err := c.Initialize(t.Context(), init); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := overHTTP(t, newServer(t, setup{engine: engine}), limitedKey(64<<10), "esk_any")
 	jfk, _ := os.ReadFile(filepath.Join(audioDir, "jfk.wav")) // 344 KiB
 	tests := []struct {
 		name string
