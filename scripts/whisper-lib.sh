@@ -21,14 +21,23 @@ NPM_PACKAGE="nodejs-whisper@0.3.1"
 NPM_INTEGRITY="sha512-ceoilUVraRuR5FnNyXpGQT2auAR48Oc3AQBEmkXnVpSn9iN6yVRzQBFCqVTGWbk6Wdi95NhvwXNzFvuR7erLWw=="
 WHISPER_VERSION="1.9.1"
 
-# One change to the pinned source. whisper_full_with_state reseeds the random
-# generators of decoders 1..n on every call but never decoder 0's, so a state
-# that is reused (earshot keeps one per worker) samples differently on its
-# next request whenever temperature fallback kicks in: the same audio would
-# give different text depending on what the worker ran before. Reseeding
-# decoder 0 too makes every request independent of the worker it lands on.
-PATCH_ANCHOR='    // the accumulated text context split into static (prompt_past0) and dynamic (prompt_past1)'
-PATCH_LINE='    state->decoders[0].rng = std::mt19937(0); // earshot: reseed decoder 0 too, so reused states stay deterministic'
+# earshot's changes to the pinned source: scripts/whisper.cpp.patch, applied
+# before the build. whisper_full_with_state is meant to be called again and
+# again on one state (earshot keeps one per worker), but unpatched:
+# - it keeps the text it decoded last in the state (prompt_past0/1) and,
+#   unless no_context is set, prompts the next call with it: one caller's
+#   words would condition the decoding of the next caller's audio on that
+#   worker, and the same audio would give different text from one request to
+#   the next. Patched, each call starts with none (within a call, text still
+#   carries from one 30 s window to the next, as whisper intends);
+# - it reseeds the random generators of decoders 1..n on every call but
+#   never decoder 0's, so temperature fallback sampled differently depending
+#   on what the worker ran before;
+# - it computes no_speech_prob from row 0 of the logits, which a prompt of
+#   several tokens (always: SOT, language, task) never writes, so the figure
+#   was whatever an earlier decode left there. Patched, it is read at the SOT
+#   token, as OpenAI's whisper does.
+PATCH_FILE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/whisper.cpp.patch"
 
 mode="${1:-root}"
 
@@ -56,6 +65,7 @@ need() {
 need cmake cmake
 need g++ g++
 need make make
+need patch patch
 
 cache_root="${EARSHOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/earshot}/whisper"
 
@@ -73,7 +83,7 @@ if [ -n "${WHISPER_CPP_DIR:-}" ]; then
 		src_id="$src_id@$(git -C "$WHISPER_CPP_DIR" rev-parse HEAD)$(git -C "$WHISPER_CPP_DIR" diff --quiet || echo -dirty)"
 	fi
 else
-	src_id="npm:$NPM_PACKAGE:$NPM_INTEGRITY:$PATCH_LINE"
+	src_id="npm:$NPM_PACKAGE:$NPM_INTEGRITY:$(sha256sum <"$PATCH_FILE" | cut -c1-64)"
 fi
 # A native build is only valid on the CPU it was made for.
 cpu_id="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || uname -m)"
@@ -117,10 +127,8 @@ else
 	rm -f "$tgz"
 	src="$work/package/cpp/whisper.cpp"
 	grep -q "VERSION $WHISPER_VERSION" "$src/CMakeLists.txt" || die "$NPM_PACKAGE does not hold whisper.cpp $WHISPER_VERSION"
-	[ "$(grep -c -F -x "$PATCH_ANCHOR" "$src/src/whisper.cpp")" = 1 ] || die "cannot apply earshot's patch: anchor not found once in src/whisper.cpp"
-	awk -v a="$PATCH_ANCHOR" -v l="$PATCH_LINE" '$0 == a { print l } { print }' "$src/src/whisper.cpp" >"$src/src/whisper.cpp.new"
-	mv "$src/src/whisper.cpp.new" "$src/src/whisper.cpp"
-	log "patched src/whisper.cpp (decoder 0 reseeded per request)"
+	patch -d "$src" -p1 --forward --batch --quiet <"$PATCH_FILE" || die "cannot apply $PATCH_FILE to $NPM_PACKAGE"
+	log "patched src/whisper.cpp ($(basename "$PATCH_FILE"))"
 fi
 
 jobs="$(nproc 2>/dev/null || echo 2)"
