@@ -29,6 +29,8 @@ type dialect struct {
 	lockMigrations string
 	// isUnique reports a unique-constraint violation.
 	isUnique func(error) bool
+	// callTimeout, when set, bounds each call a request makes (see bound).
+	callTimeout time.Duration
 }
 
 // DB is a store on SQLite or PostgreSQL; see the package doc.
@@ -83,10 +85,28 @@ func (s *DB) q(query string) string {
 	return b.String()
 }
 
+// errNoAnswer is the cause of a call that ran out of its callTimeout.
+var errNoAnswer = errors.New("the database did not answer in time")
+
+// bound limits ctx to the dialect's callTimeout: a database server that
+// stops answering (a network partition sends no reset) makes the calls of
+// a request ErrUnavailable within it, instead of holding the request until
+// TCP gives up. Only the calls every request makes are bounded, not
+// migrations, pruning or key management.
+func (s *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.d.callTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, s.d.callTimeout, errNoAnswer)
+}
+
 // fail wraps a database error: the caller's own cancellation as is, anything
-// else as ErrUnavailable.
+// else (a call out of its callTimeout included) as ErrUnavailable.
 func fail(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errNoAnswer) {
+			return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, cause)
+		}
 		return fmt.Errorf("store: %s: %w", op, ctx.Err())
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
@@ -385,6 +405,8 @@ func (s *DB) Keys(ctx context.Context) ([]Key, error) {
 // key is ErrUnknownKey, a revoked one ErrRevoked (both wrap
 // ErrUnauthenticated); a store that cannot answer is ErrUnavailable.
 func (s *DB) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	id, ok := KeyID(secret)
 	if !ok {
 		return Principal{}, ErrUnknownKey
@@ -423,6 +445,8 @@ func (s *DB) Authenticate(ctx context.Context, secret string) (Principal, error)
 // with a *LimitError (ErrRateLimited) whose RetryAfter is the time left in
 // this minute. Refused requests are not counted. rpm <= 0 is no limit.
 func (s *DB) Allow(ctx context.Context, keyID string, rpm int) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if rpm <= 0 {
 		return nil
 	}
@@ -464,6 +488,8 @@ func newLeaseID() (string, error) {
 // lease its holder never releases (a killed replica) lapses after ttl.
 // limit <= 0 is no limit and returns the zero Lease.
 func (s *DB) Acquire(ctx context.Context, keyID string, limit int, ttl time.Duration) (Lease, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if limit <= 0 {
 		return Lease{}, nil
 	}
@@ -509,6 +535,8 @@ func (s *DB) Acquire(ctx context.Context, keyID string, limit int, ttl time.Dura
 // Renew extends a held lease to ttl from now; a lease that has lapsed is
 // ErrLeaseExpired (its slot may be someone else's by now).
 func (s *DB) Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if l.ID == "" {
 		return l, nil
 	}
@@ -529,6 +557,8 @@ func (s *DB) Renew(ctx context.Context, l Lease, ttl time.Duration) (Lease, erro
 // Release gives a lease's slot back. Releasing twice, or a lapsed lease, is
 // not an error.
 func (s *DB) Release(ctx context.Context, l Lease) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if l.ID == "" {
 		return nil
 	}
@@ -550,6 +580,8 @@ func dayTime(d int64) time.Time { return time.Unix(d*86400, 0).UTC() }
 // check is made before a request, so the request that crosses the line
 // completes. monthlyAudioSeconds <= 0 is no quota.
 func (s *DB) CheckQuota(ctx context.Context, keyID string, monthlyAudioSeconds int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if monthlyAudioSeconds <= 0 {
 		return nil
 	}
@@ -571,6 +603,8 @@ func (s *DB) CheckQuota(ctx context.Context, keyID string, monthlyAudioSeconds i
 // same (KeyID, RequestID) again, even at the same moment from another
 // replica, changes nothing and reports false.
 func (s *DB) RecordUsage(ctx context.Context, u UsageRecord) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if u.RequestID == "" || u.KeyID == "" {
 		return false, fmt.Errorf("%w: usage needs a request id and a key id", ErrInvalid)
 	}

@@ -26,7 +26,12 @@ var postgresDialect = &dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == pgUniqueViolation
 	},
+	callTimeout: pgCallTimeout,
 }
+
+// pgCallTimeout bounds each call a request makes, as connect_timeout
+// bounds connecting: 5 s, long against a busy server's lock waits.
+const pgCallTimeout = 5 * time.Second
 
 // openPostgres connects to the PostgreSQL server a postgres:// URL names
 // (libpq's parameters apply: sslmode, search_path, connect_timeout, which

@@ -29,7 +29,10 @@
 // A DB is safe for concurrent use by many goroutines, and any number of DBs
 // (processes, replicas) may share one database. Close it when done. Errors
 // from the database itself wrap ErrUnavailable, so a caller can tell a store
-// that is down (503) from a key that is wrong (ErrUnauthenticated, 401).
+// that is down (503) from a key that is wrong (ErrUnauthenticated, 401). On
+// PostgreSQL each call a request makes (Authenticate, Allow, Acquire,
+// Renew, Release, CheckQuota, RecordUsage) is ErrUnavailable after 5 s
+// without an answer, so a server that stops answering cannot hold requests.
 package store
 
 import (
