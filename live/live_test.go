@@ -167,7 +167,8 @@ var errNoModel = pipeline.Errorf(pipeline.NotFound, "model_not_found", "The mode
 func checkTurns(t *testing.T, events []event) []event {
 	t.Helper()
 	sofar := map[string]string{}
-	committed, added := map[string]bool{}, map[string]bool{}
+	committed, added, itemDone := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	ga := false // conversation.item.added (GA) is followed by conversation.item.done
 	var done []event
 	prev := ""
 	for _, e := range events {
@@ -189,14 +190,22 @@ func checkTurns(t *testing.T, events []event) []event {
 				t.Errorf("%s twice for %s", e.typ(), id)
 			}
 			added[id] = true
+			ga = ga || e.typ() == "conversation.item.added"
+		case "conversation.item.done":
+			it, _ := e["item"].(map[string]any)
+			id, _ := it["id"].(string)
+			if !added[id] || itemDone[id] || it["role"] != "user" || it["status"] != "completed" {
+				t.Errorf("conversation.item.done for %q (added %v, done before %v): %v", id, added[id], itemDone[id], e)
+			}
+			itemDone[id] = true
 		case "conversation.item.input_audio_transcription.delta":
 			if strings.Contains(sofar[item]+"\x00", "\x00") && sofar[item] == "" && strings.HasPrefix(e.str("delta"), " ") {
 				t.Errorf("the first delta of %s begins with a space: %q", item, e.str("delta"))
 			}
 			sofar[item] += e.str("delta")
 		case "conversation.item.input_audio_transcription.completed":
-			if !committed[item] || !added[item] {
-				t.Errorf("%s completed before it was committed and added to the conversation", item)
+			if !committed[item] || !added[item] || ga && !itemDone[item] {
+				t.Errorf("%s completed before it was committed, added to the conversation and done", item)
 			}
 			if tr := e.str("transcript"); tr != sofar[item] {
 				t.Errorf("%s: deltas %q, transcript %q", item, sofar[item], tr)

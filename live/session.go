@@ -219,8 +219,11 @@ func (s *session) decoder(ctx context.Context) {
 	for j := range s.jobs {
 		// Greedy, without temperature fallback, final decodes too: a
 		// fallback retries a window at up to five temperatures with five
-		// candidates each, seconds that a live turn cannot wait.
-		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: true}
+		// candidates each, seconds that a live turn cannot wait. A turn is
+		// seconds long, so whisper encodes only the seconds it holds
+		// rather than a whole 30 s window (ShortWindow; a manual-commit
+		// buffer of 30 s or more is decoded as usual).
+		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: true, ShortWindow: true}
 		req := pipeline.Request{Samples: j.samples, Options: opts, Metered: true}
 		if j.final && j.set.mode != "" {
 			req.Format = &agentmode.Options{Mode: agentmode.Mode(j.set.mode), Language: j.set.language}
@@ -496,14 +499,20 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 	// The committed audio is a user message in the conversation, as
 	// OpenAI says right after the commit; its transcript comes with
 	// .completed.
-	added := "conversation.item.added"
-	if s.beta {
-		added = "conversation.item.created"
-	}
-	return s.send(ctx, map[string]any{"type": added, "previous_item_id": prev, "item": map[string]any{
+	// The GA protocol then says the item is done (its content will not
+	// change; the transcript is the transcription events' business); the
+	// beta one had only conversation.item.created.
+	item := map[string]any{
 		"id": t.item, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
 		"content": []any{map[string]any{"type": "input_audio", "transcript": nil}},
-	}})
+	}
+	if s.beta {
+		return s.send(ctx, map[string]any{"type": "conversation.item.created", "previous_item_id": prev, "item": item})
+	}
+	if err := s.send(ctx, map[string]any{"type": "conversation.item.added", "previous_item_id": prev, "item": item}); err != nil {
+		return err
+	}
+	return s.send(ctx, map[string]any{"type": "conversation.item.done", "previous_item_id": prev, "item": item})
 }
 
 // commitManual is input_audio_buffer.commit.

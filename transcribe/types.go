@@ -63,6 +63,15 @@ type Options struct {
 	SplitOnWord   bool `json:"split_on_word,omitempty"`
 	// Threads used by this request (0 = the engine's default).
 	Threads int `json:"threads,omitempty"`
+	// ShortWindow is for a few seconds of audio decoded again and again as
+	// it grows (live turns). whisper.cpp encodes a whole 30 s window
+	// however short the audio; with ShortWindow it encodes only the part
+	// the audio fills (whisper's audio_ctx, with a margin), writes one
+	// segment and stops after a number of tokens bounded by the audio's
+	// length, so a 3 s window costs a fraction of a 30 s one. Accuracy
+	// near the end of the window may drop a little; audio of 30 s or more
+	// is decoded as usual.
+	ShortWindow bool `json:"short_window,omitempty"`
 }
 
 // Validate checks the options without touching the model. It normalizes

@@ -8,3 +8,5 @@ import "github.com/earshot-dev/earshot/transcribe"
 func NativeSpeech(v *SileroVAD, samples []float32, o transcribe.VADOptions) ([]transcribe.Speech, error) {
 	return v.nativeSpeech(samples, o)
 }
+
+var ShortWindow = shortWindow

@@ -338,6 +338,13 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 	if o.BeamSize > 1 {
 		p.beam_search.beam_size = C.int(o.BeamSize)
 	}
+	if o.ShortWindow {
+		if ctx, tokens, ok := shortWindow(len(pcm), int(C.whisper_n_audio_ctx(mctx))); ok {
+			p.audio_ctx = C.int(ctx)
+			p.max_tokens = C.int(tokens)
+			p.single_segment = true
+		}
+	}
 	clang := C.CString(lang)
 	defer C.free(unsafe.Pointer(clang))
 	p.language = clang
@@ -457,6 +464,27 @@ func (w *Worker) prompt(keywords []string, prompt string) (string, int, []string
 
 // minSamples is the shortest input handed to whisper.cpp (1 s).
 const minSamples = transcribe.SampleRate
+
+// shortWindow is the encoder context and the token budget for samples of
+// audio decoded with Options.ShortWindow, and whether it applies (the audio
+// leaves part of the model's maxCtx unused). One encoder position is two
+// 10 ms mel frames. The context is a multiple of 256: with flash attention
+// whisper.cpp attends over the context padded to 256 positions, unmasked,
+// so positions past a shorter context would hold whatever an earlier
+// request left there (results would depend on the worker's history). The
+// margin of at least 64 positions (1.28 s) keeps the end of the speech
+// away from the end of the window, which on real models invites repeated
+// or invented words. The token budget, 12 a second plus 16, is well above
+// what speech produces (fast English is about 4 a second).
+func shortWindow(samples, maxCtx int) (ctx, tokens int, ok bool) {
+	const perPosition = transcribe.SampleRate / 50
+	ctx = (samples+perPosition-1)/perPosition + 64
+	ctx = (ctx + 255) / 256 * 256
+	if ctx >= maxCtx {
+		return 0, 0, false
+	}
+	return ctx, samples*12/transcribe.SampleRate + 16, true
+}
 
 // clamp converts whisper's centiseconds to seconds within the audio: the
 // decoder can emit timestamps past the end, which mean nothing to a user.

@@ -459,3 +459,117 @@ func TestOptionsRun(t *testing.T) {
 		})
 	}
 }
+
+// TestShortWindow: a few seconds decoded with ShortWindow come back as one
+// segment within the token budget, the same on every run; audio that
+// fills the model's window is decoded as without it.
+func TestShortWindow(t *testing.T) {
+	e := newEngine(t, transcribe.EngineOptions{Threads: 1, Workers: 1})
+	jfk := loadWAV(t, "jfk.wav")
+	opts := transcribe.Options{Language: "en", NoFallback: true, ShortWindow: true}
+	for _, seconds := range []float64{0.3, 3, 8} {
+		t.Run(fmt.Sprintf("%gs", seconds), func(t *testing.T) {
+			req := transcribe.Request{Samples: jfk[:int(seconds*transcribe.SampleRate)], Options: opts}
+			a, err := e.Transcribe(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := e.Transcribe(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if canonical(t, a) != canonical(t, b) {
+				t.Errorf("two runs differ:\n%s\n%s", canonical(t, a), canonical(t, b))
+			}
+			if len(a.Segments) > 1 {
+				t.Errorf("%d segments, want at most 1", len(a.Segments))
+			}
+			_, budget, _ := whisper.ShortWindow(max(len(req.Samples), transcribe.SampleRate), 1500)
+			for _, s := range a.Segments {
+				if len(s.Tokens) > budget {
+					t.Errorf("%d tokens, more than the budget of %d", len(s.Tokens), budget)
+				}
+				if s.End > seconds+0.01 {
+					t.Errorf("segment ends at %.2f s, past the audio's %.2f s", s.End, seconds)
+				}
+			}
+			full := opts
+			full.ShortWindow = false
+			c, err := e.Transcribe(context.Background(), transcribe.Request{Samples: req.Samples, Options: full})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%.1f s: short window encode %.0f ms, total %.0f ms; whole window encode %.0f ms, total %.0f ms",
+				seconds, a.Timings.EncodeMS, a.Timings.TotalMS, c.Timings.EncodeMS, c.Timings.TotalMS)
+		})
+	}
+	t.Run("30 s is decoded as usual", func(t *testing.T) {
+		long := append(append([]float32(nil), jfk...), jfk...)
+		long = append(long, jfk...)[:30*transcribe.SampleRate]
+		a, err := e.Transcribe(context.Background(), transcribe.Request{Samples: long, Options: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := opts
+		full.ShortWindow = false
+		b, err := e.Transcribe(context.Background(), transcribe.Request{Samples: long, Options: full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if canonical(t, a) != canonical(t, b) {
+			t.Errorf("ShortWindow changed a 30 s decode")
+		}
+	})
+}
+
+func TestShortWindowSizes(t *testing.T) {
+	tests := []struct {
+		seconds     float64
+		ctx, tokens int
+		ok          bool
+	}{
+		{1, 256, 28, true},   // 50 + 64 -> 256
+		{3, 256, 52, true},   // 150 + 64 = 214 -> 256
+		{3.9, 512, 62, true}, // 195 + 64 = 259 -> 512
+		{10, 768, 136, true}, // 500 + 64 = 564 -> 768
+		{20, 1280, 256, true},
+		{25, 0, 0, false}, // 1250 + 64 = 1314 -> 1536: the whole window
+		{30, 0, 0, false},
+	}
+	for _, tt := range tests {
+		ctx, tokens, ok := whisper.ShortWindow(int(tt.seconds*transcribe.SampleRate), 1500)
+		if ctx != tt.ctx || tokens != tt.tokens || ok != tt.ok {
+			t.Errorf("%g s: ctx %d, tokens %d, %v; want %d, %d, %v", tt.seconds, ctx, tokens, ok, tt.ctx, tt.tokens, tt.ok)
+		}
+	}
+}
+
+// TestRequestIndependentOfWorkerHistory: on one worker, the same audio
+// gives the same result whatever the worker decoded before it. whisper.cpp
+// keeps the last text it decoded in the state and would prompt the next
+// call with it (another caller's words); earshot's patch starts each call
+// afresh.
+func TestRequestIndependentOfWorkerHistory(t *testing.T) {
+	e := newEngine(t, transcribe.EngineOptions{Threads: 1, Workers: 1})
+	jfk := loadWAV(t, "jfk.wav")
+	for _, opts := range []transcribe.Options{
+		{Language: "en", NoFallback: true},
+		{Language: "en", BestOf: 2},
+		{Language: "en", NoFallback: true, ShortWindow: true},
+	} {
+		run := func(samples []float32) string {
+			res, err := e.Transcribe(context.Background(), transcribe.Request{Samples: samples, Options: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return canonical(t, res)
+		}
+		clip := jfk[:3*transcribe.SampleRate]
+		first := run(clip)
+		run(jfk[4*transcribe.SampleRate:])
+		run(noise(2, 7))
+		if again := run(clip); again != first {
+			t.Errorf("%+v: the same clip decoded differently after other requests:\n%s\n%s", opts, first, again)
+		}
+	}
+}
