@@ -13,6 +13,7 @@ import (
 	"github.com/earshot-dev/earshot/live"
 	"github.com/earshot-dev/earshot/pipeline"
 	"github.com/earshot-dev/earshot/pipeline/pipelinetest"
+	"github.com/earshot-dev/earshot/transcribe"
 )
 
 const wait = 10 * time.Second
@@ -406,5 +407,49 @@ func TestSessionLimit(t *testing.T) {
 	_, res, err := websocket.Dial(t.Context(), strings.Replace(srv.URL, "http", "ws", 1)+"/v1/realtime?intent=transcription", nil)
 	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("a second session: %v %v", res, err)
+	}
+}
+
+// heardTwice says one thing while a turn grows and, for the whole turn,
+// hears its first words differently: a final decode that disagrees with
+// the partials already sent.
+type heardTwice struct{ full int }
+
+func (e heardTwice) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
+	text := " Book a table for two."
+	if len(req.Samples) >= e.full {
+		text = " Cook a cable for two and call Tom."
+	}
+	d := float64(len(req.Samples)) / 16000
+	return &transcribe.Result{Language: "en", LanguageProb: 1, Duration: d,
+		Segments: []transcribe.Segment{{Start: 0, End: d, Text: text}}}, nil
+}
+
+// TestAgentTurnFollowsTheTranscript: a turn's agent output is made from
+// its completed transcript, which keeps the words the partials gave, not
+// from a final decode that heard them differently.
+func TestAgentTurnFollowsTheTranscript(t *testing.T) {
+	audio := samples(t, audioFile("jfk.wav"))[:3*16000]
+	srv, _ := server(t, heardTwice{full: len(audio)}, live.Config{Step: 100 * time.Millisecond})
+	c := dial(t, srv.URL+"/v1/realtime?model=whisper-1", nil)
+	c.next(wait)
+	c.send(map[string]any{"type": "session.update", "session": map[string]any{"type": "transcription", "earshot": map[string]any{"mode": "agent"},
+		"audio": map[string]any{"input": map[string]any{"format": map[string]any{"type": "audio/pcm", "rate": 16000}, "turn_detection": nil}}}})
+	c.next(wait)
+	pcm := pcm16(audio)
+	c.stream(pcm, 3200, 32000, true) // 100 ms chunks at real time: partials as it grows
+	c.send(map[string]any{"type": "input_audio_buffer.commit"})
+	events := c.until("conversation.item.input_audio_transcription.completed", wait)
+	done := checkTurns(t, events)
+	if len(done) != 1 || !strings.HasPrefix(done[0].str("transcript"), "Book a table for two.") {
+		t.Fatalf("want one turn that keeps the partials' words, got %v", done)
+	}
+	e := c.next(wait)
+	if e.typ() != "earshot.turn.agent" {
+		t.Fatalf("after completed: %v", e)
+	}
+	b, _ := json.Marshal(e["output"])
+	if !strings.Contains(string(b), "table") || strings.Contains(string(b), "cable") {
+		t.Errorf("agent output %s does not follow the transcript %q", b, done[0].str("transcript"))
 	}
 }

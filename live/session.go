@@ -225,9 +225,6 @@ func (s *session) decoder(ctx context.Context) {
 		// buffer of 30 s or more is decoded as usual).
 		opts := transcribe.Options{Language: j.set.language, Prompt: j.set.prompt, NoFallback: true, ShortWindow: true}
 		req := pipeline.Request{Samples: j.samples, Options: opts, Metered: true}
-		if j.final && j.set.mode != "" {
-			req.Format = &agentmode.Options{Mode: agentmode.Mode(j.set.mode), Language: j.set.language}
-		}
 		start := time.Now()
 		res, err := s.h.cfg.Pipeline.Transcribe(j.ctx, req)
 		// A full queue is worth waiting out for a final decode (a turn
@@ -621,10 +618,28 @@ func (s *session) finished(ctx context.Context, r result) error {
 	if err := s.send(ctx, ev); err != nil {
 		return err
 	}
-	if r.res.Output != nil {
-		return s.send(ctx, map[string]any{"type": "earshot.turn." + r.set.mode, "item_id": t.item, "output": json.RawMessage(r.res.Output.JSON)})
+	if r.set.mode == "" {
+		return nil
 	}
-	return nil
+	// The turn's agent (or clean) output is made from its transcript, which
+	// keeps the words partials already gave; the final decode may have
+	// heard them differently, and the two events must not disagree.
+	res := r.res.Result
+	if transcript := strings.Join(text, " "); transcript != strings.Join(words, " ") {
+		c := *res
+		// One token holding the text, probability unknown (0), as a
+		// transcript read back from OpenAI's verbose_json is.
+		line := " " + transcript
+		c.Segments = []transcribe.Segment{{Start: 0, End: c.Duration, Text: line,
+			Tokens: []transcribe.Token{{Text: line, Start: 0, End: c.Duration}}}}
+		c.Words = nil
+		res = &c
+	}
+	out, err := s.h.cfg.Pipeline.Format(res, agentmode.Options{Mode: agentmode.Mode(r.set.mode), Language: r.set.language})
+	if err != nil {
+		return s.fail(ctx, err, "")
+	}
+	return s.send(ctx, map[string]any{"type": "earshot.turn." + r.set.mode, "item_id": t.item, "output": json.RawMessage(out.JSON)})
 }
 
 func (s *session) delta(ctx context.Context, t *turn, words []string) error {

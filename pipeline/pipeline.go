@@ -21,6 +21,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -285,6 +286,19 @@ func (p *Pipeline) Reformat(id string, opts agentmode.Options) (*agentmode.Outpu
 				p.transcriptTTL() + " after their last use (and not across restarts). Transcribe the audio again."}
 	}
 	opts.TranscriptID = id
+	out, err := p.cfg.Formatter.Format(res, opts)
+	if err != nil {
+		return nil, p.classify(err)
+	}
+	return out, nil
+}
+
+// Format shapes a result the caller holds, as Request.Format would have:
+// a live turn's transcript, which can differ from its final decode.
+func (p *Pipeline) Format(res *transcribe.Result, opts agentmode.Options) (*agentmode.Output, error) {
+	if p.cfg.Formatter == nil {
+		return nil, errors.New("pipeline: no Formatter configured")
+	}
 	out, err := p.cfg.Formatter.Format(res, opts)
 	if err != nil {
 		return nil, p.classify(err)
