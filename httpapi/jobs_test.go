@@ -116,6 +116,12 @@ func TestJobsRoutes(t *testing.T) {
 		!strings.Contains(out.Text, "Hello there.") || len(out.Segments) != 2*done.Pieces {
 		t.Fatalf("done job: %+v, result %s", done, done.Result)
 	}
+	// /metrics has the job, read from the database.
+	resp, b = f.do(t, "GET", "/metrics", nil, nil, "")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `earshot_jobs{status="succeeded"} 1`+"\n") ||
+		!strings.Contains(string(b), "earshot_job_pieces_total ") || !strings.Contains(string(b), "earshot_jobs_oldest_queued_seconds 0\n") {
+		t.Errorf("/metrics after a job: %d\n%s", resp.StatusCode, grep(string(b), "earshot_job"))
+	}
 	srt := f.waitJob(t, j.ID, "?response_format=srt")
 	var s string
 	if json.Unmarshal(srt.Result, &s) != nil || !strings.HasPrefix(s, "1\n00:00:") {

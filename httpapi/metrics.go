@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/earshot-dev/earshot/jobs"
 	"github.com/earshot-dev/earshot/transcribe"
 )
 
@@ -17,11 +19,18 @@ type loadStats interface {
 	Load() transcribe.Load
 }
 
+// jobStats is the job service's numbers, where it reports them
+// (jobs.Service does).
+type jobStats interface {
+	Stats(ctx context.Context) jobs.Stats
+}
+
 // metrics are the server's Prometheus metrics, in a registry of its own (no
 // global state): requests by route and status, latency, audio seconds,
 // real-time factor, and the engine's queue depth and requests in flight;
 // with an engine that reports its load (transcribe.Engine does), also the
-// expected wait and the shape it runs in.
+// expected wait and the shape it runs in; with a job service that reports
+// its numbers, the jobs' (see jobCollector).
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -30,7 +39,7 @@ type metrics struct {
 	rtf      prometheus.Histogram
 }
 
-func newMetrics(e Stats) *metrics {
+func newMetrics(e Stats, j Jobs) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -81,7 +90,58 @@ func newMetrics(e Stats) *metrics {
 				func(l transcribe.Load) float64 { return l.Cost }),
 		)
 	}
+	if js, ok := j.(jobStats); ok {
+		m.reg.MustRegister(newJobCollector(js))
+	}
 	return m
+}
+
+// jobCollector turns one jobs.Stats a scrape into the job metrics: this
+// replica's counters, and the cluster's gauges unless the database could
+// not be read (then they are left out, not reported as zeros).
+type jobCollector struct {
+	j                                                        jobStats
+	jobs, oldest, left, pieces, pieceFailures, decode, hooks *prometheus.Desc
+}
+
+func newJobCollector(j jobStats) *jobCollector {
+	d := prometheus.NewDesc
+	return &jobCollector{j: j,
+		jobs:          d("earshot_jobs", "Async jobs in the database by status, across replicas (finished ones until they expire).", []string{"status"}, nil),
+		oldest:        d("earshot_jobs_oldest_queued_seconds", "Age of the oldest job no piece of which has started, across replicas (0: none).", nil, nil),
+		left:          d("earshot_job_pieces_pending", "Pieces of queued and running jobs not yet transcribed, across replicas.", nil, nil),
+		pieces:        d("earshot_job_pieces_total", "Job pieces this replica transcribed.", nil, nil),
+		pieceFailures: d("earshot_job_piece_failures_total", "Job piece attempts that failed on this replica: left for a retry (retried) or failing the job (failed).", []string{"outcome"}, nil),
+		decode:        d("earshot_job_piece_decode_seconds_total", "Seconds this replica spent transcribing the pieces in earshot_job_pieces_total.", nil, nil),
+		hooks:         d("earshot_job_webhooks_total", "Job webhook deliveries this replica ended, by outcome: delivered, failed (after its retries), refused (an internal address).", []string{"outcome"}, nil),
+	}
+}
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.jobs, c.oldest, c.left, c.pieces, c.pieceFailures, c.decode, c.hooks} {
+		ch <- d
+	}
+}
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.j.Stats(context.Background())
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	counter(c.pieces, float64(st.PiecesDone))
+	counter(c.pieceFailures, float64(st.PiecesRetried), "retried")
+	counter(c.pieceFailures, float64(st.PiecesFailed), "failed")
+	counter(c.decode, st.DecodeTime.Seconds())
+	counter(c.hooks, float64(st.WebhooksDelivered), "delivered")
+	counter(c.hooks, float64(st.WebhooksFailed), "failed")
+	counter(c.hooks, float64(st.WebhooksRefused), "refused")
+	if cl := st.Cluster; cl != nil {
+		for status, n := range cl.Jobs {
+			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), string(status))
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, cl.OldestQueued.Seconds())
+		ch <- prometheus.MustNewConstMetric(c.left, prometheus.GaugeValue, float64(cl.PiecesLeft))
+	}
 }
 
 func (m *metrics) handler() http.Handler {

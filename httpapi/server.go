@@ -96,7 +96,7 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Stats)}
+	s := &Server{cfg: cfg, router: r, metrics: newMetrics(cfg.Stats, cfg.Jobs)}
 	r.Use(s.recover, s.requestID, s.observe, s.headers, s.cors, s.door)
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, pipeline.Errorf(pipeline.NotFound, "unknown_url", "Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path))

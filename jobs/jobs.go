@@ -19,6 +19,10 @@
 // Webhooks are River jobs of their own queue, retried with backoff, so a
 // slow receiver never holds a transcription worker.
 //
+// Stats reports, for /metrics, this replica's counts (pieces, their
+// failures, webhook deliveries) and the cluster's jobs by status, read
+// from the database at most every StatsMaxAge.
+//
 // Async jobs are the one place where earshot writes audio to storage; it
 // is sealed there and deleted when the job ends (done, failed, cancelled,
 // or expired).
@@ -123,6 +127,9 @@ type Service struct {
 	seal   *sealer
 	client *river.Client[pgx.Tx]
 	t      tables
+
+	counters     counters
+	clusterCache clusterCache
 }
 
 // New checks the configuration, migrates River's tables and earshot's,

@@ -238,6 +238,9 @@ func TestFailureAndSilence(t *testing.T) {
 	if n := count(t, db, "earshot_job_audio", j.ID); n != 0 {
 		t.Errorf("%d sealed pieces left after failing", n)
 	}
+	if st := s.Stats(context.Background()); st.PiecesFailed < 1 || st.PiecesDone != 0 || st.Cluster == nil || st.Cluster.Jobs[jobs.Failed] != 1 {
+		t.Errorf("after a piece failed its job: %d pieces failed, %d done, cluster %+v", st.PiecesFailed, st.PiecesDone, st.Cluster)
+	}
 	quiet, err := s.Submit(as(alice), submission(make([]float32, 5*transcribe.SampleRate)))
 	if err != nil {
 		t.Fatal(err)

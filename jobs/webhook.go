@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // SignatureHeader carries a webhook's signature:
@@ -183,13 +184,30 @@ type webhookWorker struct {
 func (w *webhookWorker) Timeout(*river.Job[webhookArgs]) time.Duration { return 30 * time.Second }
 
 func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) error {
+	sent, err := w.deliver(ctx, job)
+	c := &w.s.counters
+	var cancel *rivertype.JobCancelError
+	switch {
+	case errors.Is(err, errInternalAddress):
+		c.hooksRefused.Add(1)
+	case err == nil && sent:
+		c.hooksDelivered.Add(1)
+	case err == nil: // the job has expired: nothing to deliver
+	case errors.As(err, &cancel) || job.Attempt >= job.MaxAttempts:
+		c.hooksFailed.Add(1)
+	}
+	return err
+}
+
+// deliver posts the job's event once, reporting whether it was taken.
+func (w *webhookWorker) deliver(ctx context.Context, job *river.Job[webhookArgs]) (bool, error) {
 	s := w.s
 	j, err := s.scan(s.cfg.Pool.QueryRow(ctx, s.t.sql(`SELECT `+jobColumns+` FROM {job} WHERE id = $1`), job.Args.JobID))
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	ev := Event{Type: "transcription.job." + string(j.Status), Job: j}
 	if j.Error != nil {
@@ -197,11 +215,11 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) e
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.Args.URL, bytes.NewReader(body))
 	if err != nil {
-		return river.JobCancel(err)
+		return false, river.JobCancel(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "earshot-webhooks")
@@ -210,17 +228,17 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[webhookArgs]) e
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if errors.Is(err, errInternalAddress) {
 		s.cfg.Logger.Warn("job webhook refused: it points at an internal address", "job", j.ID, "error", err)
-		return river.JobCancel(err) // retrying cannot help
+		return false, river.JobCancel(err) // retrying cannot help
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("jobs: webhook %s answered %s", job.Args.URL, resp.Status)
+		return false, fmt.Errorf("jobs: webhook %s answered %s", job.Args.URL, resp.Status)
 	}
-	return nil
+	return true, nil
 }
 
 // isForeignKey reports a foreign key violation (a job deleted while one of

@@ -102,19 +102,20 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 		}
 	}
 	if pc.Samples, err = s.seal.open(sealed, aad(id, n)); err != nil {
-		return s.giveUp(ctx, id, pipeline.Errorf(pipeline.Internal, "sealed_audio", "%s", err.Error()))
+		return w.giveUp(ctx, id, pipeline.Errorf(pipeline.Internal, "sealed_audio", "%s", err.Error()))
 	}
 	if _, err := s.cfg.Pool.Exec(ctx, s.t.sql(`UPDATE {job} SET status = 'running' WHERE id = $1 AND status = 'queued'`), id); err != nil {
 		return err
 	}
 	start := time.Now()
 	res, err := s.cfg.Pipeline.TranscribePiece(pipeline.WithPrincipal(ctx, st.who), st.req.request(id), pc)
+	took := time.Since(start)
 	if err != nil {
 		e := pipeline.Classify(err)
 		if retryable(e) || ctx.Err() != nil {
 			return err
 		}
-		return s.giveUp(ctx, id, e)
+		return w.giveUp(ctx, id, e)
 	}
 	resJSON, err := json.Marshal(res)
 	if err != nil {
@@ -127,7 +128,7 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 		// The first stored result of a piece is the one: a retry that
 		// raced an attempt thought dead changes nothing.
 		if _, err := tx.Exec(ctx, s.t.sql(`INSERT INTO {piece} (job_id, piece, result, took_ms) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`), id, n, resJSON, time.Since(start).Milliseconds()); err != nil {
+			ON CONFLICT DO NOTHING`), id, n, resJSON, took.Milliseconds()); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, s.t.sql(`DELETE FROM {audio} WHERE job_id = $1 AND piece = $2`), id, n); err != nil {
@@ -137,6 +138,21 @@ func (w *pieceWorker) Work(ctx context.Context, job *river.Job[pieceArgs]) error
 	})
 	if isForeignKey(err) {
 		return nil // the job was deleted meanwhile (expired)
+	}
+	if err == nil {
+		s.counters.piecesDone.Add(1)
+		s.counters.decodeNs.Add(int64(took))
+	}
+	return err
+}
+
+// giveUp fails the job over its piece (see Service.giveUp), counting the
+// piece failed once the job is.
+func (w *pieceWorker) giveUp(ctx context.Context, id string, e *pipeline.Error) error {
+	err := w.s.giveUp(ctx, id, e)
+	var cancel *rivertype.JobCancelError
+	if errors.As(err, &cancel) {
+		w.s.counters.piecesFailed.Add(1)
 	}
 	return err
 }
@@ -316,12 +332,18 @@ func (w *expireWorker) Work(ctx context.Context, _ *river.Job[expireArgs]) error
 type errorHandler struct{ s *Service }
 
 func (h errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	if job.Kind == (pieceArgs{}).Kind() {
+		h.s.counters.pieceFailed(job.Attempt >= job.MaxAttempts, err)
+	}
 	h.exhausted(ctx, job, pipeline.Classify(err))
 	return nil
 }
 
 func (h errorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, v any, _ string) *river.ErrorHandlerResult {
 	h.s.cfg.Logger.Error("job step panicked", "kind", job.Kind, "panic", v)
+	if job.Kind == (pieceArgs{}).Kind() {
+		h.s.counters.pieceFailed(job.Attempt >= job.MaxAttempts, nil)
+	}
 	h.exhausted(ctx, job, pipeline.Errorf(pipeline.Internal, "internal_error", "Internal server error."))
 	return nil
 }
