@@ -27,6 +27,18 @@ type keyLimiter struct {
 	held     int
 	usage    []pipeline.Usage
 	refuse   error
+	// turns, when > 0, is the monthly quota in turns: CheckQuota refuses
+	// once that many have been recorded.
+	turns int
+}
+
+func (l *keyLimiter) CheckQuota(_ context.Context, p pipeline.Principal) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.turns > 0 && len(l.usage) >= l.turns {
+		return &pipeline.Error{Kind: pipeline.QuotaExceeded, Code: "insufficient_quota", Message: "This API key has used its monthly audio allowance."}
+	}
+	return nil
 }
 
 func (l *keyLimiter) Admit(_ context.Context, p pipeline.Principal) (func(), error) {
@@ -149,4 +161,42 @@ func TestSessionRefusedByItsKeysLimits(t *testing.T) {
 func readAll(res *http.Response) string {
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
+}
+
+// A session's key that spends its monthly quota mid-session: the next
+// turn is not decoded, fails with insufficient_quota, and the session
+// closes with it.
+func TestSessionEndsWhenItsQuotaIsSpent(t *testing.T) {
+	engine := &pipelinetest.Engine{}
+	limiter := &keyLimiter{turns: 1}
+	url := keyServer(t, engine, limiter)
+	c := dial(t, url+"/v1/realtime?intent=transcription", nil)
+	c.next(wait)
+	manual(t, c)
+	pcm := pcm16(samples(t, audioFile("jfk.wav"))[:16000])
+	c.append(pcm)
+	c.send(map[string]any{"type": "input_audio_buffer.commit"})
+	c.until("conversation.item.input_audio_transcription.completed", wait)
+	c.append(pcm)
+	c.send(map[string]any{"type": "input_audio_buffer.commit"})
+	events := c.until("conversation.item.input_audio_transcription.failed", wait)
+	for _, e := range events {
+		if e.typ() == "conversation.item.input_audio_transcription.completed" {
+			t.Errorf("a turn was transcribed after the quota was spent: %v", e)
+		}
+	}
+	if f := events[len(events)-1]; f.errField("code") != "insufficient_quota" {
+		t.Errorf("failed turn: %v", f)
+	}
+	if e := c.next(wait); e.typ() != "error" || e.errField("code") != "insufficient_quota" {
+		t.Errorf("after the failed turn: %v", e)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(wait):
+		t.Fatal("the session stayed open after its quota was spent")
+	}
+	if _, _, usage := limiter.counts(); len(usage) != 1 {
+		t.Errorf("usage %+v, want the first turn only", usage)
+	}
 }

@@ -465,14 +465,13 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 	s.boundary, s.idleFrom = end, end
 	if j := s.cur; j != nil && j.t == t && !j.final {
 		// The partial decode running for this turn is its final one if it
-		// heard all the speech (and no agent output is wanted, which only
-		// a final decode asks for); otherwise it is given up, so the final
+		// heard all the speech; otherwise it is given up, so the final
 		// decode starts now instead of after it.
 		heard := s.speechEnd + rate/10
 		if !vad {
 			heard = end
 		}
-		if j.to >= min(heard, end) && s.set.mode == "" {
+		if j.to >= min(heard, end) {
 			j.promoted = true
 		} else {
 			j.cancelled = true
@@ -504,12 +503,35 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 		"content": []any{map[string]any{"type": "input_audio", "transcript": nil}},
 	}
 	if s.beta {
-		return s.send(ctx, map[string]any{"type": "conversation.item.created", "previous_item_id": prev, "item": item})
+		if err := s.send(ctx, map[string]any{"type": "conversation.item.created", "previous_item_id": prev, "item": item}); err != nil {
+			return err
+		}
+	} else {
+		if err := s.send(ctx, map[string]any{"type": "conversation.item.added", "previous_item_id": prev, "item": item}); err != nil {
+			return err
+		}
+		if err := s.send(ctx, map[string]any{"type": "conversation.item.done", "previous_item_id": prev, "item": item}); err != nil {
+			return err
+		}
 	}
-	if err := s.send(ctx, map[string]any{"type": "conversation.item.added", "previous_item_id": prev, "item": item}); err != nil {
-		return err
+	return s.checkQuota(ctx, t)
+}
+
+// checkQuota ends the session once its key's monthly quota is spent (the
+// handshake checked it, but a session can run for an hour): the turn just
+// committed is not decoded and fails with the reason, then the session
+// closes with it.
+func (s *session) checkQuota(ctx context.Context, t *turn) error {
+	err := s.h.cfg.Pipeline.CheckQuota(ctx)
+	if err == nil {
+		return nil
 	}
-	return s.send(ctx, map[string]any{"type": "conversation.item.done", "previous_item_id": prev, "item": item})
+	s.finals = s.finals[:len(s.finals)-1]
+	if e := s.send(ctx, map[string]any{"type": "conversation.item.input_audio_transcription.failed", "item_id": t.item, "content_index": 0, "error": render(err, "")["error"]}); e != nil {
+		return e
+	}
+	s.closeWith(ctx, err, websocket.StatusPolicyViolation)
+	return err
 }
 
 // commitManual is input_audio_buffer.commit.

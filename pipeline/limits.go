@@ -62,6 +62,33 @@ func (p *Pipeline) admit(ctx context.Context) (func(), error) {
 // holding its concurrency lease until release.
 func (p *Pipeline) AdmitCaller(ctx context.Context) (release func(), err error) { return p.admit(ctx) }
 
+// QuotaChecker is a Limiter that can also say, between the turns of a
+// metered request (a live session, admitted once), whether its key's
+// monthly quota is spent.
+type QuotaChecker interface {
+	CheckQuota(ctx context.Context, p Principal) error
+}
+
+// CheckQuota is a QuotaExceeded *Error once the key in ctx has spent its
+// monthly quota, else nil. A store that cannot answer lets the caller go
+// on (it was admitted; the next check may answer) and is logged.
+func (p *Pipeline) CheckQuota(ctx context.Context) error {
+	who, ok := FromContext(ctx)
+	q, can := p.cfg.Limits.(QuotaChecker)
+	if !can || !ok || who.Anonymous {
+		return nil
+	}
+	err := q.CheckQuota(ctx, who)
+	var e *Error
+	if errors.As(err, &e) && e.Kind == QuotaExceeded {
+		return e
+	}
+	if err != nil {
+		p.cfg.Logger.Warn("checking a key's quota failed; the session goes on", "key", who.KeyID, "error", err)
+	}
+	return nil
+}
+
 // RecordUsage records what a metered request used, once per id.
 func (p *Pipeline) RecordUsage(ctx context.Context, id string, audioSeconds float64, took time.Duration) {
 	p.record(ctx, id, audioSeconds, took)

@@ -61,6 +61,11 @@ func (l *storeLimiter) Admit(ctx context.Context, p pipeline.Principal) (func(),
 	}, nil
 }
 
+// CheckQuota is the month's quota alone, for a live session between turns.
+func (l *storeLimiter) CheckQuota(ctx context.Context, p pipeline.Principal) error {
+	return limitError(l.store.CheckQuota(ctx, p.KeyID, p.Limits.MonthlyAudioSeconds))
+}
+
 // renew keeps a lease alive while its request runs, until stop closes.
 func (l *storeLimiter) renew(lease store.Lease, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
