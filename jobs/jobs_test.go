@@ -114,7 +114,10 @@ func TestReplicaKilledMidPiece(t *testing.T) {
 	waitFor(t, "replica a to take a piece", func() bool { return hung.Running() == 1 })
 	b := jobstest.Start(t, db.Config(t, newPipeline(t, working, use), 2))
 	waitFor(t, "replica b to take pieces", func() bool { return working.Calls() > 0 })
-	if err := a.Kill(stopCtx); err != nil {
+	// Its own 5 s: the waits above may have spent the reference's.
+	killCtx, cancelKill := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelKill()
+	if err := a.Kill(killCtx); err != nil {
 		t.Fatal(err)
 	}
 	got := jobstest.Wait(t, ctx, b, j.ID, 30*time.Second)
