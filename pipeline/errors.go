@@ -141,6 +141,8 @@ func classify(err error, retryAfter time.Duration) *Error {
 		return mk(UnsupportedMedia, "file", "unsupported_audio", "The audio could not be read: "+detail(err, audio.ErrUnsupported, "the format is not supported"))
 	case errors.Is(err, audio.ErrCorrupt):
 		return mk(UnsupportedMedia, "file", "invalid_audio", "The audio could not be decoded: "+detail(err, audio.ErrCorrupt, "corrupt data"))
+	case errors.Is(err, audio.ErrDecoderFailed):
+		return mk(EngineFailed, "", "decoder_failed", "The audio decoder failed: "+detail(err, audio.ErrDecoderFailed, "ffmpeg stopped"))
 	case errors.Is(err, audio.ErrEmpty):
 		return mk(UnsupportedMedia, "file", "invalid_audio", "The audio holds no sound: "+detail(err, audio.ErrEmpty, "no samples"))
 	case errors.Is(err, transcribe.ErrInvalidAudio):

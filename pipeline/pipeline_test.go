@@ -50,6 +50,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("%w: the data is not audio", audio.ErrUnsupported), pipeline.UnsupportedMedia, "file", "unsupported_audio", "The audio could not be read: the data is not audio."},
 		{fmt.Errorf("%w: flac: bad header", audio.ErrCorrupt), pipeline.UnsupportedMedia, "file", "invalid_audio", "The audio could not be decoded: flac: bad header."},
 		{audio.ErrEmpty, pipeline.UnsupportedMedia, "file", "invalid_audio", "The audio holds no sound: no samples."},
+		{fmt.Errorf("%w: ffmpeg was stopped (signal: killed) while decoding the ogg", audio.ErrDecoderFailed), pipeline.EngineFailed, "", "decoder_failed", "The audio decoder failed: ffmpeg was stopped (signal: killed) while decoding the ogg."},
 		{fmt.Errorf("%w: 5h is longer than the limit of 4h", audio.ErrTooLong), pipeline.TooLarge, "file", "audio_too_long", "5h is longer"},
 		{fmt.Errorf("%w: 2 GB", audio.ErrTooLarge), pipeline.TooLarge, "file", "file_too_large", "2 GB"},
 		{opt, pipeline.Invalid, "temperature", "invalid_value", "Temperature 2 is outside 0..1."},

@@ -743,15 +743,14 @@ func TestFaultFFmpegKilledMidDecode(t *testing.T) {
 		t.Fatalf("no answer 30 s after ffmpeg was killed:\n%s", srv.logs)
 	}
 	t.Logf("ffmpeg killed mid-decode: %s", r)
-	// Today transcribe/audio cannot tell a killed ffmpeg from one that
-	// could not decode the data: the answer is 415 invalid_audio with
-	// ffmpeg's last log line. A 502 or 503 (the server's fault, worth a
-	// retry) would be truer; a 500 or no answer is wrong.
+	// A killed ffmpeg is the server's failure, not bad audio: 502
+	// decoder_failed (worth a retry), never 415 invalid_audio (the client
+	// would give up on a good file), a 500 or no answer.
 	switch {
 	case r.err != nil:
 		t.Fatalf("no answer: %v", r.err)
-	case r.status != 415 && r.status != 502 && r.status != 503:
-		t.Errorf("want 415, 502 or 503, got %s\n%s", r, r.body)
+	case r.status != 502 || r.code != "decoder_failed":
+		t.Errorf("want 502 decoder_failed, got %s\n%s", r, r.body)
 	}
 	checkEnvelope(t, r)
 	if !strings.Contains(r.message, "ffmpeg") || !strings.HasPrefix(r.message, "long.ogg: ") {

@@ -28,6 +28,10 @@ var (
 	ErrTooLarge    = errors.New("audio: input is too large")
 	ErrTooLong     = errors.New("audio: audio is too long")
 	ErrEmpty       = errors.New("audio: no audio samples")
+	// ErrDecoderFailed is the decoder dying under the audio rather than
+	// refusing it (ffmpeg killed by a signal: the out-of-memory killer,
+	// an operator): the audio may well be fine, and a retry may succeed.
+	ErrDecoderFailed = errors.New("audio: the decoder failed")
 )
 
 // Limits bound what Decode accepts. Zero values take the defaults.

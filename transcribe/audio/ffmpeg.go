@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -62,6 +63,8 @@ func decodeFFmpeg(parent context.Context, ffmpeg, format string, data []byte, li
 		return nil, fmt.Errorf("%w: ffmpeg did not finish decoding the %s in %s", ErrCorrupt, format, lim.Timeout)
 	case readErr != nil:
 		return nil, fmt.Errorf("audio: reading ffmpeg's output: %w", readErr)
+	case signalled(waitErr):
+		return nil, fmt.Errorf("%w: ffmpeg was stopped (%v) while decoding the %s; the audio itself may be fine, so retry", ErrDecoderFailed, waitErr, format)
 	case waitErr != nil:
 		msg := ffmpegReason(stderr.String())
 		if strings.Contains(msg, "matches no streams") || strings.Contains(msg, "does not contain any stream") {
@@ -82,6 +85,14 @@ func decodeFFmpeg(parent context.Context, ffmpeg, format string, data []byte, li
 		SampleRate: rate,
 		Channels:   channels,
 	}, nil
+}
+
+// signalled is whether err is a process that ended by a signal, not by
+// exiting (ExitCode is -1 then): ffmpeg exits with a code of its own when
+// the data is bad.
+func signalled(err error) bool {
+	var exit *exec.ExitError
+	return errors.As(err, &exit) && exit.ExitCode() == -1
 }
 
 var streamRE = regexp.MustCompile(`Stream #0:\d+[^:]*: Audio: ([A-Za-z0-9_]+)[^,\n]*, (\d+) Hz, ([^,\n]+)`)
