@@ -21,6 +21,8 @@ type storeLimiter struct {
 	// runs, it lapses this long after a replica holding it dies.
 	ttl time.Duration
 	log *slog.Logger
+	// outbox, if set, keeps the usage the store could not take.
+	outbox *usageOutbox
 }
 
 // defaultLeaseTTL is long against clock skew between replicas, short
@@ -92,11 +94,132 @@ func (l *storeLimiter) renew(lease store.Lease, stop <-chan struct{}, done chan<
 	}
 }
 
-// Record stores what a completed request used, once per request id.
+// Record stores what a completed request used, once per request id. A
+// store that is out (ErrUnavailable) gets the record again later from the
+// outbox, so an outage does not lose the usage of requests that were
+// answered during it.
 func (l *storeLimiter) Record(ctx context.Context, p pipeline.Principal, u pipeline.Usage) error {
-	_, err := l.store.RecordUsage(ctx, store.UsageRecord{RequestID: u.RequestID, KeyID: p.KeyID, At: u.At,
-		AudioSeconds: u.AudioSeconds, ProcessingSeconds: u.ProcessingSeconds})
+	rec := store.UsageRecord{RequestID: u.RequestID, KeyID: p.KeyID, At: u.At,
+		AudioSeconds: u.AudioSeconds, ProcessingSeconds: u.ProcessingSeconds}
+	_, err := l.store.RecordUsage(ctx, rec)
+	if errors.Is(err, store.ErrUnavailable) && l.outbox != nil {
+		l.outbox.add(rec)
+		return nil
+	}
 	return err
+}
+
+// usageOutbox holds usage records the store could not take and writes
+// them again, oldest first, until it does. The request id makes a record
+// written twice count once, so retrying is safe. It lives in memory:
+// records still held when the process dies are lost (the log says how
+// many at shutdown).
+type usageOutbox struct {
+	store store.Store
+	log   *slog.Logger
+	every time.Duration // between two attempts
+	max   int           // records held at most; beyond, the oldest go
+
+	mu      sync.Mutex
+	pending []store.UsageRecord
+	dropped int
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// defaultOutboxMax is about 20 MB of records: hours of a busy replica.
+const defaultOutboxMax = 100_000
+
+func newUsageOutbox(s store.Store, log *slog.Logger, every time.Duration, max int) *usageOutbox {
+	o := &usageOutbox{store: s, log: log, every: every, max: max, stop: make(chan struct{}), done: make(chan struct{})}
+	go o.run()
+	return o
+}
+
+func (o *usageOutbox) add(rec store.UsageRecord) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.pending) == 0 {
+		o.log.Warn("the store cannot record usage now; keeping it to record again", "request_id", rec.RequestID)
+	}
+	if len(o.pending) >= o.max {
+		o.pending = o.pending[1:]
+		o.dropped++
+	}
+	o.pending = append(o.pending, rec)
+}
+
+// held is the records waiting.
+func (o *usageOutbox) held() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}
+
+func (o *usageOutbox) run() {
+	defer close(o.done)
+	t := time.NewTicker(o.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), o.every*5)
+			o.flush(ctx)
+			cancel()
+		}
+	}
+}
+
+// flush writes the waiting records until one fails.
+func (o *usageOutbox) flush(ctx context.Context) {
+	for {
+		o.mu.Lock()
+		if len(o.pending) == 0 {
+			o.mu.Unlock()
+			return
+		}
+		rec := o.pending[0]
+		o.mu.Unlock()
+		if _, err := o.store.RecordUsage(ctx, rec); err != nil {
+			if !errors.Is(err, store.ErrUnavailable) {
+				// Not the outage: the record itself is refused; keeping it
+				// would block the rest for ever.
+				o.log.Error("recording usage failed", "request_id", rec.RequestID, "error", err)
+				o.remove(rec)
+				continue
+			}
+			return
+		}
+		if o.remove(rec) == 0 {
+			o.log.Info("the store records usage again; none is waiting")
+		}
+	}
+}
+
+// remove takes rec off the front (where add may have dropped it since)
+// and returns how many are left.
+func (o *usageOutbox) remove(rec store.UsageRecord) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.pending) > 0 && o.pending[0] == rec {
+		o.pending = o.pending[1:]
+	}
+	return len(o.pending)
+}
+
+// close stops retrying after a last attempt bounded by ctx, and logs what
+// could not be recorded.
+func (o *usageOutbox) close(ctx context.Context) {
+	close(o.stop)
+	<-o.done
+	o.flush(ctx)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n := len(o.pending) + o.dropped; n > 0 {
+		o.log.Error("usage of requests answered while the store was out could not be recorded", "requests", n)
+	}
 }
 
 // limitError is a store's refusal as every surface shows it; a store

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -651,4 +653,72 @@ func TestPruneUsage(t *testing.T) {
 
 func pipelineP(k store.Key) pipeline.Principal {
 	return pipeline.Principal{KeyID: k.ID, Name: k.Name, Limits: pipeline.Limits{Concurrency: k.Limits.Concurrency}}
+}
+
+// outageStore is a store whose usage writes fail as an unreachable one's
+// do while out is set.
+type outageStore struct {
+	store.Store
+	out atomic.Bool
+}
+
+func (s *outageStore) RecordUsage(ctx context.Context, u store.UsageRecord) (bool, error) {
+	if s.out.Load() {
+		return false, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return s.Store.RecordUsage(ctx, u)
+}
+
+// Usage of requests answered while the store is out is recorded once it
+// is back, once each, however often it was retried.
+func TestUsageRecordedAfterAnOutage(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "earshot.db"), store.Options{Pepper: testPepper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, k, err := db.CreateKey(ctx, store.NewKey{Name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &outageStore{Store: db}
+	s.out.Store(true)
+	outbox := newUsageOutbox(s, slog.New(slog.DiscardHandler), 20*time.Millisecond, 3)
+	l := &storeLimiter{store: s, ttl: time.Minute, log: slog.New(slog.DiscardHandler), outbox: outbox}
+	p := pipelineP(k)
+	now := time.Now()
+	for _, id := range []string{"req_1", "req_2", "req_2", "req_3"} {
+		if err := l.Record(ctx, p, pipeline.Usage{RequestID: id, At: now, AudioSeconds: 2}); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // attempts while still out
+	if n := outbox.held(); n != 3 {
+		t.Fatalf("%d records held, want the newest 3 (the bound)", n)
+	}
+	s.out.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for outbox.held() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the held usage was not recorded after the store came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	outbox.close(ctx)
+	days, err := db.Usage(ctx, store.UsageQuery{KeyID: k.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests int64
+	var audio float64
+	for _, d := range days {
+		requests += d.Requests
+		audio += d.AudioSeconds
+	}
+	// req_1 was the oldest beyond the bound of 3; req_2, held twice,
+	// counts once.
+	if requests != 2 || audio != 4 {
+		t.Errorf("usage %d requests, %.0f s; want 2 and 4 s (req_2 once, req_3)", requests, audio)
+	}
 }

@@ -232,7 +232,13 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 	}
 	var limits pipeline.Limiter
 	if authn != nil {
-		limits = &storeLimiter{store: keyDB, ttl: defaultLeaseTTL, log: log}
+		outbox := newUsageOutbox(keyDB, log, 2*time.Second, defaultOutboxMax)
+		defer func() { // after the requests, before the store closes
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			outbox.close(ctx)
+		}()
+		limits = &storeLimiter{store: keyDB, ttl: defaultLeaseTTL, log: log, outbox: outbox}
 	}
 	pipe, err := newPipeline(pipelineConfig{
 		models:   named,
