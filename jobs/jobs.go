@@ -73,6 +73,13 @@ const (
 	DefaultRetryDelay   = time.Second
 )
 
+// rescueMargin is how long past its timeout a piece still running is
+// taken for one whose replica vanished (River's rescuer, on the leader,
+// then looks every 30 s): time for a piece cut at its timeout to be
+// handed back by its live replica. Half the timeout, at most a minute:
+// a short timeout on fast hardware is not held a minute longer.
+func rescueMargin(timeout time.Duration) time.Duration { return min(time.Minute, timeout/2) }
+
 // Queues the River jobs run in: pieces in their own, so that the stitch
 // and webhooks never wait behind transcriptions.
 const (
@@ -102,7 +109,7 @@ type Config struct {
 	TTL time.Duration
 	// PieceTimeout is the longest one piece may run (default
 	// DefaultPieceTimeout); a piece whose replica vanished is rescued
-	// after it.
+	// once it has run this long plus half of it (at most a minute more).
 	PieceTimeout time.Duration
 	// RetryDelay is the first retry's delay, doubling up to 10 minutes
 	// (default DefaultRetryDelay).
@@ -174,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		Workers:              workers,
 		Logger:               cfg.Logger,
 		JobTimeout:           cfg.PieceTimeout,
-		RescueStuckJobsAfter: cfg.PieceTimeout + time.Minute,
+		RescueStuckJobsAfter: cfg.PieceTimeout + rescueMargin(cfg.PieceTimeout),
 		RetryPolicy:          backoff{base: cfg.RetryDelay},
 		ErrorHandler:         errorHandler{s: s},
 		FetchPollInterval:    cfg.PollInterval,

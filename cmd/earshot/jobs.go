@@ -25,6 +25,7 @@ type jobsConfig struct {
 	secretFile string
 	private    bool
 	ttl        time.Duration
+	timeout    time.Duration
 	off        bool
 
 	// Resolved by resolveJobs from the flags and the environment.
@@ -40,6 +41,7 @@ func jobsFlags(cmd *cobra.Command, c *jobsConfig) {
 	f.StringVar(&c.secretFile, "jobs-webhook-secret-file", "", "file holding the secret that signs job webhooks (default $EARSHOT_JOBS_WEBHOOK_SECRET; none: webhook_url refused)")
 	f.BoolVar(&c.private, "jobs-webhook-private", false, "let job webhooks reach loopback, private and link-local addresses (refused by default: a key holder could reach your network)")
 	f.DurationVar(&c.ttl, "jobs-ttl", jobs.DefaultTTL, "how long a finished job's result is kept")
+	f.DurationVar(&c.timeout, "jobs-piece-timeout", jobs.DefaultPieceTimeout, "the longest one job piece may run; the pieces of a replica killed outright are retried elsewhere this long after they started, plus half as long again (at most a minute)")
 	f.BoolVar(&c.off, "no-jobs", false, "turn async jobs (/v1/jobs) off: no audio is ever stored")
 }
 
@@ -103,7 +105,7 @@ func startJobs(ctx context.Context, c jobsConfig, pipe *pipeline.Pipeline, engin
 		workers = engineWorkers
 	}
 	svc, err := jobs.New(ctx, jobs.Config{Pool: pool, Pipeline: pipe, Key: c.key, WebhookSecret: c.secret,
-		WebhookPrivate: c.private, Workers: workers, TTL: c.ttl, Logger: log})
+		WebhookPrivate: c.private, Workers: workers, TTL: c.ttl, PieceTimeout: c.timeout, Logger: log})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
