@@ -86,8 +86,8 @@ func (p *Pipeline) Authenticate(ctx context.Context, key string) (context.Contex
 			return ctx, Classify(err)
 		}
 		p.cfg.Logger.Error("authenticating a key failed", "error", err)
-		return ctx, &Error{Kind: Unavailable, Code: "auth_unavailable", Err: err,
-			Message: "The server cannot check API keys right now; retry in a moment."}
+		return ctx, &Error{Kind: Unavailable, Code: "auth_unavailable", Err: err, RetryAfter: storeRetry,
+			Message: "The server cannot reach its key store to check API keys right now; retry in a moment."}
 	}
 	return WithPrincipal(ctx, who), nil
 }

@@ -37,6 +37,11 @@ type Limiter interface {
 	Record(ctx context.Context, p Principal, u Usage) error
 }
 
+// storeRetry is the Retry-After of an answer given while the key store
+// cannot be reached: a store call gives up after 5 s, so a client that
+// waits a second and retries is not hammering it.
+const storeRetry = time.Second
+
 // admit runs the caller's limits for one request; with no limiter or no
 // principal (a caller inside earshot) it admits everything.
 func (p *Pipeline) admit(ctx context.Context) (func(), error) {
@@ -51,8 +56,8 @@ func (p *Pipeline) admit(ctx context.Context) (func(), error) {
 			return nil, e
 		}
 		p.cfg.Logger.Error("checking a key's limits failed", "key", who.KeyID, "error", err)
-		return nil, &Error{Kind: Unavailable, Code: "limits_unavailable", Err: err,
-			Message: "The server cannot check this key's limits right now; retry in a moment."}
+		return nil, &Error{Kind: Unavailable, Code: "limits_unavailable", Err: err, RetryAfter: storeRetry,
+			Message: "The server cannot reach its key store to check this key's limits right now; retry in a moment."}
 	}
 	return release, nil
 }

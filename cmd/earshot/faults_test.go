@@ -132,6 +132,7 @@ func (s *serveProc) kill() {
 type reply struct {
 	status             int
 	typ, code, message string
+	retryAfter         string
 	body               string
 	start, end         time.Time
 	err                error // a transport error: no answer
@@ -172,7 +173,7 @@ func postAudio(client *http.Client, base, key, name string, file []byte) reply {
 		r.err = err
 		return r
 	}
-	r.status, r.body = resp.StatusCode, string(body)
+	r.status, r.body, r.retryAfter = resp.StatusCode, string(body), resp.Header.Get("Retry-After")
 	var e struct {
 		Error struct {
 			Message string  `json:"message"`
@@ -607,8 +608,11 @@ func postgresOutage(t *testing.T, outage time.Duration, cut, heal func(*tcpProxy
 		if r.status == 503 {
 			checkEnvelope(t, r)
 			codes[r.code+": "+r.message]++
-			if r.typ != "server_error" || !strings.Contains(r.message, "right now; retry") {
-				t.Errorf("503 does not say the store cannot be reached now: %s", r)
+			if r.typ != "server_error" || !strings.Contains(r.message, "key store") || !strings.Contains(r.message, "right now; retry") {
+				t.Errorf("503 does not say the key store cannot be reached now: %s", r)
+			}
+			if r.retryAfter == "" {
+				t.Errorf("503 without Retry-After: %s", r)
 			}
 		}
 		// Sent while the store was out, with time to fail before it came back.
