@@ -95,6 +95,9 @@ var numberWords = setOf("zero one two three four five six seven eight nine ten e
 	"seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion " +
 	"first second third fourth fifth sixth seventh eighth ninth tenth half dozen")
 
+// closedClass is each closed-class word's class; a word is in one list
+// only ("may" is a month here: it was in two, and which one won changed
+// from run to run, so that `make train` was not reproducible).
 var closedClass = func() map[string]string {
 	m := map[string]string{}
 	for class, words := range map[string]string{
@@ -102,7 +105,7 @@ var closedClass = func() map[string]string {
 		"DET":   "the a an this that these those",
 		"PDET":  "his her its their our my your",
 		"PREP":  "in on at of for to from by with about during into over under after before between through against among within without across along around behind beyond near since until upon toward towards via per than like",
-		"AUX":   "is are was were be been being am do does did has have had can could will would should may might must shall isn't aren't wasn't weren't doesn't didn't don't hasn't haven't can't couldn't won't wouldn't",
+		"AUX":   "is are was were be been being am do does did has have had can could will would should might must shall isn't aren't wasn't weren't doesn't didn't don't hasn't haven't can't couldn't won't wouldn't",
 		"PRON":  "i you he she it we they me him them us i'm you're it's we're they're",
 		"CONJ":  "and or but nor so yet",
 		"NEG":   "not no never",
@@ -112,6 +115,9 @@ var closedClass = func() map[string]string {
 			"morning afternoon evening noon midnight weekend",
 	} {
 		for _, w := range strings.Fields(words) {
+			if _, dup := m[w]; dup {
+				panic("repair: " + w + " is in two word classes")
+			}
 			m[w] = class
 		}
 	}
