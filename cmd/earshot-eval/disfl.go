@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/earshot-dev/earshot/agentmode"
@@ -30,6 +31,8 @@ type disflResult struct {
 	fluentFillers int
 	// categories of the deletion-only pairs agent mode got wrong
 	categories map[string]int
+	// examples of each category (input, gold, output, what was removed)
+	examples map[string][]string
 }
 
 // evalDisfl compares three systems on every pair (the input unchanged,
@@ -37,7 +40,7 @@ type disflResult struct {
 // originals go to the destructive-edit table too.
 func evalDisfl(f *agentmode.Formatter, pairs []corpus.Pair, r *disflResult, dt *destructive) error {
 	if r.categories == nil {
-		r.categories = map[string]int{}
+		r.categories, r.examples = map[string]int{}, map[string][]string{}
 	}
 	for _, p := range pairs {
 		x, y := norm(p.Disfluent), norm(p.Original)
@@ -59,7 +62,15 @@ func evalDisfl(f *agentmode.Formatter, pairs []corpus.Pair, r *disflResult, dt *
 			}
 		}
 		if deletion && !slices.Equal(z, y) {
-			r.categories[category(x, y, z)]++
+			c := category(x, y, z)
+			r.categories[c]++
+			if len(r.examples[c]) < maxExamples {
+				e := fmt.Sprintf("%q -> %q (want %q)", p.Disfluent, text, p.Original)
+				if dt.explain != nil {
+					e += ": " + dt.explain(p.Disfluent)
+				}
+				r.examples[c] = append(r.examples[c], e)
+			}
 		}
 		// The fluent original must come through untouched.
 		ft, _, err := agentText(f, p.Original)

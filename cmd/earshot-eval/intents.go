@@ -99,6 +99,9 @@ type destructive struct {
 	lostAny  map[string]int
 	lostCont map[string]int
 	examples map[string][]string
+	// explain, when set, says what agent mode removed from an input, for
+	// the examples.
+	explain func(string) string
 }
 
 func newDestructive() *destructive {
@@ -143,7 +146,11 @@ func (d *destructive) add(set, input string, want, got []string) {
 	if content {
 		d.lostCont[set]++
 		if len(d.examples[set]) < maxExamples {
-			d.examples[set] = append(d.examples[set], fmt.Sprintf("%q lost %q", input, lost))
+			e := fmt.Sprintf("%q lost %q", input, lost)
+			if d.explain != nil {
+				e += ": " + d.explain(input)
+			}
+			d.examples[set] = append(d.examples[set], e)
 		}
 	}
 }

@@ -39,8 +39,10 @@ func main() {
 	repairsOnly := flag.Bool("repairs-only", false, "cross-validate only the repair model on Disfl-QA (with the shipped boundary model), quickly")
 	speedOnly := flag.Bool("speed-only", false, "time the shipped models only")
 	examples := flag.Int("examples", 3, "examples to print of each kind of error")
+	explain := flag.Bool("explain", false, "with each example of a lost word, print what was removed and why (kind, confidence)")
 	flag.Parse()
 	maxExamples = *examples
+	explainEdits = *explain
 	if *speedOnly {
 		if err := runSpeed(*disfl, *snipsTrain); err != nil {
 			fmt.Fprintln(os.Stderr, "earshot-eval:", err)
@@ -91,6 +93,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		rt, _ := recipe.TrainRepair(dTrain, sTrain, 1)
 		bt := recipe.TrainBoundary(sTrain, dTrain, 1)
 		f := agentmode.NewWith(repair.New(rt), boundary.New(bt))
+		dt.explain = explainer(f)
 		if err := evalDisfl(f, dTest, &d, dt); err != nil {
 			return err
 		}
@@ -104,6 +107,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		return err
 	}
 	var vin intentResult
+	dt.explain = explainer(shipped)
 	if err := evalIntents(shipped, val, 2000, seed, &vin, dt, "SNIPS validation"); err != nil {
 		return err
 	}
@@ -228,7 +232,9 @@ func runRepairs(disflPaths, snipsTrain string, k int) error {
 		dTest, dTrain := recipe.Fold(pairs, fold, k)
 		_, sTrain := recipe.Fold(cmds, fold, k)
 		rt, _ := recipe.TrainRepair(dTrain, sTrain, 1)
-		if err := evalDisfl(agentmode.NewWith(repair.New(rt), bm), dTest, &d, dt); err != nil {
+		f := agentmode.NewWith(repair.New(rt), bm)
+		dt.explain = explainer(f)
+		if err := evalDisfl(f, dTest, &d, dt); err != nil {
 			return err
 		}
 	}
@@ -237,6 +243,12 @@ func runRepairs(disflPaths, snipsTrain string, k int) error {
 		dt.lostCont["Disfl-QA fluent originals"])
 	for _, e := range dt.examples["Disfl-QA fluent originals"] {
 		fmt.Println(" ", e)
+	}
+	for _, c := range sortedKeys(d.categories) {
+		fmt.Printf("  %s: %d\n", c, d.categories[c])
+		for _, e := range d.examples[c] {
+			fmt.Printf("    %s\n", e)
+		}
 	}
 	return nil
 }
@@ -262,6 +274,7 @@ func runSplits(disflPaths, snipsTrain string, k, joined int, seed uint64) error 
 		_, dTrain := recipe.Fold(pairs, fold, k)
 		sTest, sTrain := recipe.Fold(cmds, fold, k)
 		f := agentmode.NewWith(rm, boundary.New(recipe.TrainBoundary(sTrain, dTrain, 1)))
+		dt.explain = explainer(f)
 		if err := evalIntents(f, sTest, joined, seed+uint64(fold), &in, dt, "SNIPS train"); err != nil {
 			return err
 		}
@@ -270,6 +283,12 @@ func runSplits(disflPaths, snipsTrain string, k, joined int, seed uint64) error 
 		pct(ratio(in.allRight, in.joined)), pct(ratio(in.falseSplit, in.singles)), in.falseSplit, in.singles)
 	for _, c := range sortedKeys(in.categories) {
 		fmt.Printf("  %s: %d\n", c, in.categories[c])
+	}
+	for _, set := range dt.order {
+		fmt.Printf("  %s: %d lost a content word\n", set, dt.lostCont[set])
+		for _, e := range dt.examples[set] {
+			fmt.Printf("    %s\n", e)
+		}
 	}
 	for _, c := range sortedKeys(in.examples) {
 		for _, e := range in.examples[c] {
@@ -297,6 +316,38 @@ func norm(s string) []string {
 		}
 	}
 	return out
+}
+
+// explainEdits is set by -explain.
+var explainEdits bool
+
+// explainer returns what f removes from a text, as "kind "words" confidence"
+// entries, when -explain is set.
+func explainer(f *agentmode.Formatter) func(string) string {
+	if !explainEdits {
+		return nil
+	}
+	return func(s string) string {
+		out, err := f.FormatText(s, agentmode.Options{Mode: agentmode.Agent})
+		if err != nil {
+			return err.Error()
+		}
+		var doc struct {
+			Removed []struct {
+				Kind       string  `json:"kind"`
+				Text       string  `json:"text"`
+				Confidence float64 `json:"confidence"`
+			} `json:"removed"`
+		}
+		if err := json.Unmarshal(out.JSON, &doc); err != nil {
+			return err.Error()
+		}
+		var parts []string
+		for _, r := range doc.Removed {
+			parts = append(parts, fmt.Sprintf("%s %q %.3f", r.Kind, r.Text, r.Confidence))
+		}
+		return strings.Join(parts, "; ")
+	}
 }
 
 // agentText runs agent mode on text and returns its "text" and intents.
