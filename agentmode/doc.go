@@ -16,7 +16,9 @@
 // cancel the meeting" -> "cancel the meeting"; "on Tuesday, sorry,
 // Wednesday" -> "on Wednesday"; "Book it for two. Scratch that.") with the
 // learned model of package repair, and splits the text into intents: at
-// sentence ends, and where the learned model of package boundary finds a
+// sentence ends (not at a "?", "!" or "..." that the casing or the words
+// after it show to be inside a title: "Rate Who Moved My Cheese? a one"),
+// and where the learned model of package boundary finds a
 // new request after "and", "and then", "and also", "then" or a comma,
 // never inside names ("Trinidad and Tobago", "Simon and Garfunkel"), lists
 // or conditionals. It never drops a request: a request after a connector

@@ -370,8 +370,8 @@ func (d *doc) sentences() [][]int {
 	kept := d.kept()
 	out := [][]int{}
 	start := 0
-	for n, i := range kept {
-		if d.words[i].endsSentence() {
+	for n := range kept {
+		if d.endsAt(kept, n) {
 			out = append(out, kept[start:n+1:n+1])
 			start = n + 1
 		}
@@ -381,6 +381,38 @@ func (d *doc) sentences() [][]int {
 	}
 	d.sentenceList, d.sentVer = out, d.ver
 	return out
+}
+
+// endsAt reports whether a sentence ends after the word list[n]: it
+// ends with a sentence mark (endsSentence), and no lower-case word goes
+// on after it, nor anything after an ellipsis or a mark and a dash,
+// unless that starts a request or a question of its own. "Rate Who Moved
+// My Cheese? a one", "Swine Not? deserves four points", "at ten PM.
+// anywhere near us": the mark belongs to a title or an abbreviation, as
+// the casing after it shows; "is it late? play some jazz" is two
+// sentences all the same.
+func (d *doc) endsAt(list []int, n int) bool {
+	if !d.words[list[n]].endsSentence() {
+		return false
+	}
+	if n+1 >= len(list) || sentenceMark(d.orig[list[n]].trail) == "" {
+		return true // (a mark agent mode wrote, splitting requests, ends one)
+	}
+	// An ellipsis, or a mark with a dash after it, trails off or goes on:
+	// "Chasing After Shadows... Living with the Ghosts", "Sing It! – High
+	// School Musical".
+	t := d.orig[list[n]].trail
+	goesOn := strings.Contains(t, "…") || strings.Contains(t, "...") || strings.ContainsAny(t[strings.IndexAny(t, ".?!")+1:], "-–—")
+	// The casing is the input's, of the word that came next there and of
+	// the next word kept: "go. Th- the plan" ends a sentence before a
+	// stutter taken out, and so the same text comes out when agent mode
+	// reads its own output.
+	r1, _ := utf8.DecodeRuneInString(d.orig[list[n]+1].core)
+	r2, _ := utf8.DecodeRuneInString(d.orig[list[n+1]].core)
+	if !goesOn && !(unicode.IsLower(r1) && unicode.IsLower(r2)) {
+		return true
+	}
+	return d.clauseStart(list, n+1, false) || d.questionStart(list, n+1)
 }
 
 func isUpperStart(s string) bool {

@@ -256,6 +256,18 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 		}
 	}
 	capL, capR := yn(isUpperStart(w(b-1).core)), yn(isUpperStart(w(r).core) && w(r).lower != "i")
+	// A bare verb before the connector, with no object of its own, is
+	// said together with what follows: "make and play a playlist",
+	// "please call and reserve", "go ahead and add", "can you pull up and
+	// play".
+	j := 0
+	for j < b && (w(j).lower == "please" || w(j).lower == "lets" || w(j).lower == "let's" ||
+		((w(j).lower == "can" || w(j).lower == "could") && w(j+1).lower == "you") || (j > 0 && w(j).lower == "you" && (w(j-1).lower == "can" || w(j-1).lower == "could"))) {
+		j++
+	}
+	_, lastVerb := commandVerbs[w(b-1).lower]
+	_, particle := particles[w(b-1).lower]
+	bare := b-j <= 2 && (lastVerb || particle)
 	return []string{
 		"bias",
 		"rule=" + rule,
@@ -286,8 +298,12 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 		"first=" + w(0).lower,
 		"first|w+1=" + w(0).lower + "|" + w(r).lower,
 		"leftverb=" + yn(leftVerb) + "|" + yn(cv),
+		"leftbare=" + yn(bare),
 	}
 }
+
+// particles end a phrasal verb: "pull up", "go ahead".
+var particles = setOf("up down out off on in over back away ahead along around")
 
 func lenBucket(n int) string {
 	switch {

@@ -23,6 +23,9 @@ func (d *doc) render(english bool) {
 			for j := i + 1; j < next; j++ {
 				if m := sentenceMark(d.orig[j].trail); m != "" && d.removed[j] != "" {
 					d.set(i, d.words[i].core, strings.TrimRight(d.words[i].trail, ",;:-–— ")+m)
+					if d.words[i].endsSentence() {
+						break // one mark ("deck." not "deck.."), two after "a.m."
+					}
 				}
 			}
 		}
@@ -41,8 +44,15 @@ func (d *doc) render(english bool) {
 		if english && (w.lower == "i" || strings.HasPrefix(w.lower, "i'")) {
 			core = "I" + core[1:]
 		}
-		if p == 0 || d.words[cur[p-1]].endsSentence() {
+		if p == 0 || d.endsAt(cur, p-1) {
 			core = capitalize(core)
+		} else if o, _ := utf8.DecodeRuneInString(d.orig[i].core); unicode.IsLower(o) && core != "I" && !strings.HasPrefix(core, "I'") {
+			// No sentence starts here any more (a word taken out after
+			// it: "like? send... um." reads "like? send..."): the
+			// capital written for one goes.
+			if r, n := utf8.DecodeRuneInString(core); r == unicode.ToUpper(o) && r != o {
+				core = string(o) + core[n:]
+			}
 		}
 		d.set(i, core, w.trail)
 	}

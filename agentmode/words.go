@@ -167,7 +167,8 @@ func (w word) endsSentence() bool {
 	if strings.ContainsAny(w.trail, "?!…") || strings.Contains(w.trail, "..") {
 		return true
 	}
-	if _, ok := abbreviations[w.lower]; ok || strings.Contains(w.core, ".") {
+	// ("Tallahassee-St. Marks": the abbreviation after a hyphen.)
+	if _, ok := abbreviations[w.lower[strings.LastIndexAny(w.lower, "-–")+1:]]; ok || strings.Contains(w.core, ".") {
 		return false
 	}
 	if r, size := utf8.DecodeRuneInString(w.core); size == len(w.core) && unicode.IsUpper(r) {
@@ -177,7 +178,7 @@ func (w word) endsSentence() bool {
 }
 
 var abbreviations = map[string]struct{}{
-	"mr": {}, "mrs": {}, "ms": {}, "dr": {}, "st": {}, "vs": {}, "jr": {}, "sr": {}, "prof": {},
+	"mr": {}, "mrs": {}, "ms": {}, "dr": {}, "st": {}, "vs": {}, "v": {}, "jr": {}, "sr": {}, "prof": {},
 	"inc": {}, "ltd": {}, "co": {}, "corp": {}, "vol": {}, "fig": {}, "approx": {}, "etc": {},
 	"mt": {}, "ave": {}, "dept": {}, "gen": {}, "sgt": {}, "capt": {}, "jan": {}, "feb": {}, "mar": {}, "apr": {},
 	"jun": {}, "jul": {}, "aug": {}, "sep": {}, "sept": {}, "oct": {}, "nov": {}, "dec": {}, "mon": {}, "tue": {},

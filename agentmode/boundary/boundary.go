@@ -6,7 +6,8 @@
 // The model is logistic regression over sparse features that package
 // agentmode works out at each candidate boundary (the connector, the words
 // and word classes on both sides, whether a request starts after it, what
-// kind of request came before, how long each side is, and what earshot's
+// kind of request came before, how long each side is, whether it is only
+// a bare verb ("please call and reserve ..."), and what earshot's
 // hand-written rules would say). Its output is a probability, which agent
 // mode reports as the boundary's confidence and compares with the
 // caller's min_confidence. It is trained (Train, `make train`) on SNIPS
