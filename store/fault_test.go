@@ -5,75 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/earshot-dev/earshot/store"
 	"github.com/earshot-dev/earshot/store/storetest"
 )
-
-// proxy forwards TCP connections to target until stopped; stopping it
-// cuts every connection, as a PostgreSQL server going away does.
-type proxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-	wg           sync.WaitGroup
-}
-
-func (p *proxy) start(t *testing.T) {
-	t.Helper()
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			p.wg.Go(func() { io.Copy(s, c); s.Close() })
-			p.wg.Go(func() { io.Copy(c, s); c.Close() })
-		}
-	})
-}
-
-func (p *proxy) stop() {
-	p.mu.Lock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
-}
 
 // PostgreSQL going away mid-run: the store answers ErrUnavailable (a 503,
 // never a 401), and serves again once the server is back, with nothing
@@ -85,9 +28,9 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{target: u.Host}
-	p.start(t)
-	u.Host = p.addr
+	p := &storetest.Proxy{Target: u.Host}
+	p.Start(t)
+	u.Host = p.Addr
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
@@ -105,7 +48,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.stop()
+	p.Stop()
 	calls := []struct {
 		name string
 		call func() error
@@ -130,8 +73,8 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 
-	p.start(t) // the same address
-	defer p.stop()
+	p.Start(t) // the same address
+	defer p.Stop()
 	var pr store.Principal
 	deadline := time.Now().Add(15 * time.Second)
 	for pr, err = s.Authenticate(ctx, secret); err != nil && time.Now().Before(deadline); pr, err = s.Authenticate(ctx, secret) {

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +30,7 @@ import (
 
 	_ "modernc.org/sqlite" // PRAGMA integrity_check on the store's file
 
+	"github.com/earshot-dev/earshot/store/storetest"
 	"github.com/earshot-dev/earshot/transcribe/audio"
 )
 
@@ -331,126 +331,6 @@ func TestFaultKillSQLiteUnderLoad(t *testing.T) {
 	}
 }
 
-// tcpProxy forwards TCP connections to target. stop closes the listener
-// and cuts every connection, as a database server going away does, and
-// start listens on the same address again; stall holds every byte and
-// every new connection, as a network partition does (TCP retransmits, so
-// the bytes arrive once resume is called).
-type tcpProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-	held         chan struct{} // non-nil while stalled, closed by resume
-	wg           sync.WaitGroup
-}
-
-func (p *tcpProxy) start(t *testing.T) {
-	t.Helper()
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var ln net.Listener
-	var err error
-	for range 50 { // the address of a stopped proxy may take a moment to free
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c)
-			p.mu.Unlock()
-			p.wg.Go(func() {
-				p.gate()
-				s, err := net.Dial("tcp", p.target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				p.mu.Lock()
-				p.conns = append(p.conns, s)
-				p.mu.Unlock()
-				p.wg.Go(func() { p.pipe(s, c) })
-				p.pipe(c, s)
-			})
-		}
-	})
-}
-
-// gate waits while the proxy is stalled.
-func (p *tcpProxy) gate() {
-	p.mu.Lock()
-	held := p.held
-	p.mu.Unlock()
-	if held != nil {
-		<-held
-	}
-}
-
-// pipe copies src to dst, holding each chunk while the proxy is stalled.
-func (p *tcpProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.gate()
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *tcpProxy) stall() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held == nil {
-		p.held = make(chan struct{})
-	}
-}
-
-func (p *tcpProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held != nil {
-		close(p.held)
-		p.held = nil
-	}
-}
-
-func (p *tcpProxy) stop() {
-	p.resume()
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
 // TestFaultPostgresStoppedUnderLoad: earshot serve on a PostgreSQL store
 // reached through a proxy, with 4 clients transcribing. While the proxy is
 // cut every request is answered with a 503 that says the store cannot be
@@ -460,7 +340,7 @@ func TestFaultPostgresStoppedUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads earshot serve for seconds")
 	}
-	postgresOutage(t, 3*time.Second, func(p *tcpProxy) { p.stop() }, func(p *tcpProxy) { p.start(t) })
+	postgresOutage(t, 3*time.Second, func(p *storetest.Proxy) { p.Stop() }, func(p *storetest.Proxy) { p.Start(t) })
 }
 
 // TestFaultPostgresUnreachableUnderLoad: the same with the store's network
@@ -470,7 +350,7 @@ func TestFaultPostgresUnreachableUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads earshot serve for seconds")
 	}
-	postgresOutage(t, 8*time.Second, (*tcpProxy).stall, (*tcpProxy).resume)
+	postgresOutage(t, 8*time.Second, (*storetest.Proxy).Stall, (*storetest.Proxy).Resume)
 }
 
 // Bounds on answers while the store is out: a 503 comes within the
@@ -485,7 +365,7 @@ const (
 // postgresOutage runs 4 clients against earshot serve on PostgreSQL through
 // a proxy, calls cut on it for outage (and starts 2 clients more) and then
 // heal, and checks the answers.
-func postgresOutage(t *testing.T, outage time.Duration, cut, heal func(*tcpProxy)) {
+func postgresOutage(t *testing.T, outage time.Duration, cut, heal func(*storetest.Proxy)) {
 	base := os.Getenv("EARSHOT_TEST_POSTGRES")
 	if base == "" {
 		if os.Getenv("CI") == "true" {
@@ -499,10 +379,10 @@ func postgresOutage(t *testing.T, outage time.Duration, cut, heal func(*tcpProxy
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{target: u.Host}
-	p.start(t)
-	defer p.stop()
-	u.Host = p.addr
+	p := &storetest.Proxy{Target: u.Host}
+	p.Start(t)
+	defer p.Stop()
+	u.Host = p.Addr
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()

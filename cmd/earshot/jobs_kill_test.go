@@ -18,7 +18,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,7 +177,7 @@ func TestJobsReplicaKilled(t *testing.T) {
 		job  jobsJob
 	}{{"after the kill", a, cluster, got}, {"alone", single, ref, want}} {
 		u := c.r.usage(t, c.cl.key)
-		cli := cliUsage(t, c.cl.env(t.TempDir()), "jobs-kill")
+		cli := cliUsageRequests(t, c.cl.env(t.TempDir()), "jobs-kill")
 		if u.Requests != 1 || cli != 1 || u.AudioSeconds < c.job.Duration-0.01 || u.AudioSeconds > c.job.Duration+0.01 {
 			t.Errorf("%s: usage %d requests (earshot keys usage: %d), %.2f s of audio; want 1 request of %.2f s",
 				c.name, u.Requests, cli, u.AudioSeconds, c.job.Duration)
@@ -222,7 +221,7 @@ type jobsCluster struct {
 
 func newJobsCluster(t *testing.T, db jobstest.DB) *jobsCluster {
 	c := &jobsCluster{db: db, dsn: db.URL + "&search_path=" + db.Schema}
-	c.key = strings.TrimSpace(earshotCmd(t, c.env(t.TempDir()), "keys", "create", "--name", "jobs-kill"))
+	c.key = strings.TrimSpace(earshotCLI(t, c.env(t.TempDir()), "keys", "create", "--name", "jobs-kill"))
 	return c
 }
 
@@ -238,36 +237,6 @@ func (c *jobsCluster) env(home string) []string {
 	}
 	return append(env, "EARSHOT_TEST_AS_MAIN=1", "EARSHOT_HOME="+home, "EARSHOT_STORE="+c.dsn,
 		"EARSHOT_KEY_PEPPER="+strings.Repeat("5e", 32), "EARSHOT_JOBS_KEY="+strings.Repeat("0f", 32))
-}
-
-// earshotCmd runs one earshot command as a child process and returns its
-// standard output.
-func earshotCmd(t *testing.T, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("earshot %s: %v\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String()
-}
-
-// cliUsage is the TOTAL requests of `earshot keys usage --key name`.
-func cliUsage(t *testing.T, env []string, name string) int64 {
-	t.Helper()
-	out := earshotCmd(t, env, "keys", "usage", "--key", name)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	f := strings.Fields(lines[len(lines)-1])
-	if len(f) < 3 || f[1] != "TOTAL" {
-		t.Fatalf("earshot keys usage: no TOTAL line:\n%s", out)
-	}
-	n, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil {
-		t.Fatalf("earshot keys usage: TOTAL requests %q: %v", f[2], err)
-	}
-	return n
 }
 
 // jobsPieceRow is a piece's River job.
