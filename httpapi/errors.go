@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -47,15 +46,7 @@ func (s *Server) toAPIError(err error) (*apiError, *pipeline.Error) {
 
 func (s *Server) tooLarge() *pipeline.Error {
 	return &pipeline.Error{Kind: pipeline.TooLarge, Param: "file", Code: "file_too_large",
-		Message: fmt.Sprintf("The audio file is larger than this server's upload limit of %s; the server's --max-upload flag raises it.", mib(s.cfg.MaxUpload))}
-}
-
-// mib writes a byte count as people set it: 25 MiB.
-func mib(n int64) string {
-	if n%(1<<20) == 0 {
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
+		Message: "The audio file is larger than this server's upload limit of " + pipeline.SizeText(s.cfg.MaxUpload) + "; the server's --max-upload flag raises it."}
 }
 
 // fail writes err as an OpenAI error response and stops the chain. When a

@@ -443,11 +443,12 @@ var aliases = []string{"whisper-1", "gpt-transcribe", "gpt-4o-transcribe", "gpt-
 // limit, or the calling key's when that is smaller, and the error a larger
 // one gets.
 func (s *Server) uploadLimit(c *gin.Context) (int64, *pipeline.Error) {
-	if p := principal(c); p.Limits.MaxUpload > 0 && p.Limits.MaxUpload < s.cfg.MaxUpload {
-		return p.Limits.MaxUpload, &pipeline.Error{Kind: pipeline.TooLarge, Param: "file", Code: "file_too_large",
-			Message: fmt.Sprintf("The audio file is larger than this API key's upload limit of %s.", mib(p.Limits.MaxUpload))}
+	limit, what, byKey := pipeline.UploadLimit(c.Request.Context(), s.cfg.MaxUpload)
+	if !byKey {
+		return limit, s.tooLarge()
 	}
-	return s.cfg.MaxUpload, s.tooLarge()
+	return limit, &pipeline.Error{Kind: pipeline.TooLarge, Param: "file", Code: "file_too_large",
+		Message: "The audio file is larger than " + what + "."}
 }
 
 // bodyError is a failure reading the multipart body: over the size limit

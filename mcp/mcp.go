@@ -292,10 +292,8 @@ func (s *Server) transcribe(ctx context.Context, req mcpgo.CallToolRequest) (*mc
 // allowed directories) or the bytes in b64, within the server's limit and
 // the calling key's own upload limit. name is what messages call it.
 func (s *Server) audioArg(ctx context.Context, path, b64, name string, p *progress) ([]byte, string, error) {
-	limit, tooLarge := s.cfg.MaxFileBytes, fmt.Sprintf("more than the %d MiB this server accepts", s.cfg.MaxFileBytes>>20)
-	if who, ok := pipeline.FromContext(ctx); ok && who.Limits.MaxUpload > 0 && who.Limits.MaxUpload < limit {
-		limit, tooLarge = who.Limits.MaxUpload, fmt.Sprintf("more than this API key's upload limit of %s", sizeText(who.Limits.MaxUpload))
-	}
+	limit, what, _ := pipeline.UploadLimit(ctx, s.cfg.MaxFileBytes)
+	tooLarge := "more than " + what
 	param := "audio_base64"
 	var data []byte
 	var err error
@@ -329,17 +327,6 @@ func (s *Server) audioArg(ctx context.Context, path, b64, name string, p *progre
 		return nil, "", &pipeline.Error{Kind: pipeline.TooLarge, Param: param, Code: "file_too_large", Message: fmt.Sprintf("%s holds %s.", name, tooLarge)}
 	}
 	return data, name, nil
-}
-
-// sizeText is a byte count as people read it: "25 MiB", "512 KiB".
-func sizeText(n int64) string {
-	if n >= 1<<20 && n%(1<<20) == 0 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	if n >= 1<<10 {
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func (s *Server) runTranscribe(ctx context.Context, req mcpgo.CallToolRequest, p *progress) (string, *agentmode.Output, error) {

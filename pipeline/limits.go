@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -114,4 +115,27 @@ func (p *Pipeline) record(ctx context.Context, id string, audioSeconds float64, 
 	if err := p.cfg.Limits.Record(ctx, who, u); err != nil {
 		p.cfg.Logger.Error("recording usage failed", "key", who.KeyID, "request_id", id, "error", err)
 	}
+}
+
+// UploadLimit is the largest upload the caller in ctx may send, server
+// being the server's own limit: the key's limit where it is smaller. what
+// names that limit for a message ("this API key's upload limit of 64 KiB",
+// "this server's upload limit of 25 MiB"), the same words on every surface.
+func UploadLimit(ctx context.Context, server int64) (limit int64, what string, byKey bool) {
+	if who, ok := FromContext(ctx); ok && who.Limits.MaxUpload > 0 && who.Limits.MaxUpload < server {
+		return who.Limits.MaxUpload, "this API key's upload limit of " + SizeText(who.Limits.MaxUpload), true
+	}
+	return server, "this server's upload limit of " + SizeText(server), false
+}
+
+// SizeText is a byte count as people read limits: "25 MiB", "512 KiB",
+// "100 bytes".
+func SizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
