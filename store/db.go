@@ -38,6 +38,7 @@ type DB struct {
 	db  *sql.DB
 	d   *dialect
 	h   hasher
+	old []hasher // Options.OldPeppers
 	now func() time.Time
 }
 
@@ -47,6 +48,13 @@ func newDB(ctx context.Context, sqldb *sql.DB, d *dialect, opt Options) (*DB, er
 		return nil, fmt.Errorf("%w: the key pepper must be at least 16 bytes", ErrInvalid)
 	}
 	s := &DB{db: sqldb, d: d, h: hasher{pepper: slices.Clone(opt.Pepper)}, now: opt.Now}
+	for _, p := range opt.OldPeppers {
+		if len(p) < 16 {
+			sqldb.Close()
+			return nil, fmt.Errorf("%w: an old key pepper must be at least 16 bytes", ErrInvalid)
+		}
+		s.old = append(s.old, hasher{pepper: slices.Clone(p)})
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -162,6 +170,12 @@ var migrations = [][]string{
 			detail TEXT NOT NULL
 		)`,
 	},
+	// Each key records the check value of the pepper its hash is under,
+	// so that a pepper rotation can tell the keys not yet re-hashed.
+	2: {
+		`ALTER TABLE api_keys ADD COLUMN pepper TEXT NOT NULL DEFAULT ''`,
+		`UPDATE api_keys SET pepper = COALESCE((SELECT v FROM meta WHERE k = 'pepper_check'), '')`,
+	},
 }
 
 // SchemaVersion is the newest migration this binary knows.
@@ -216,10 +230,20 @@ func (s *DB) checkPepper(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'pepper_check'`).Scan(&got); err != nil {
 		return fail(ctx, "pepper check", err)
 	}
-	if !equalHash(got, want) {
-		return ErrPepperMismatch
+	if equalHash(got, want) {
+		return nil
 	}
-	return nil
+	// A rotation: the store was made under an old pepper, and Pepper
+	// takes it over. Its keys move to Pepper one by one as they are used.
+	for _, h := range s.old {
+		if equalHash(got, h.check()) {
+			if _, err := s.db.ExecContext(ctx, s.q(`UPDATE meta SET v = ? WHERE k = 'pepper_check' AND v = ?`), want, got); err != nil {
+				return fail(ctx, "pepper check", err)
+			}
+			return nil
+		}
+	}
+	return ErrPepperMismatch
 }
 
 func joinScopes(sc []Scope) string {
@@ -323,8 +347,8 @@ func (s *DB) CreateKey(ctx context.Context, nk NewKey) (string, Key, error) {
 		return "", Key{}, fail(ctx, "create key", err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
-		k.ID, k.Name, joinScopes(k.Scopes), l.RPM, l.Concurrency, l.MaxUpload, l.MonthlyAudioSeconds, k.Created.UnixMilli(), s.h.hash(secret))
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`, hash, pepper) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),
+		k.ID, k.Name, joinScopes(k.Scopes), l.RPM, l.Concurrency, l.MaxUpload, l.MonthlyAudioSeconds, k.Created.UnixMilli(), s.h.hash(secret), s.h.check())
 	if err != nil {
 		if s.d.isUnique(err) {
 			return "", Key{}, fmt.Errorf("%w: %q", ErrExists, name)
@@ -382,17 +406,20 @@ func (s *DB) RevokeKey(ctx context.Context, idOrName, actor string) (Key, error)
 
 // Keys lists every key, revoked ones included, oldest first.
 func (s *DB) Keys(ctx context.Context) ([]Key, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+`, pepper FROM api_keys ORDER BY created, id`)
 	if err != nil {
 		return nil, fail(ctx, "list keys", err)
 	}
 	defer rows.Close()
 	var out []Key
+	current := s.h.check()
 	for rows.Next() {
-		k, err := scanKey(rows)
+		var pepper string
+		k, err := scanKey(rows, &pepper)
 		if err != nil {
 			return nil, fail(ctx, "list keys", err)
 		}
+		k.OldPepper = pepper != current
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -417,7 +444,12 @@ func (s *DB) Authenticate(ctx context.Context, secret string) (Principal, error)
 	}
 	defer rows.Close()
 	want := s.h.hash(secret)
+	olds := make([]string, len(s.old))
+	for i, h := range s.old {
+		olds[i] = h.hash(secret)
+	}
 	var found *Key
+	var oldHash string // the hash found under an old pepper
 	for rows.Next() {
 		var hash string
 		k, err := scanKey(rows, &hash)
@@ -428,9 +460,20 @@ func (s *DB) Authenticate(ctx context.Context, secret string) (Principal, error)
 		if equalHash(hash, want) && found == nil {
 			found = &k
 		}
+		for _, o := range olds {
+			if equalHash(hash, o) && found == nil {
+				found, oldHash = &k, hash
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return Principal{}, fail(ctx, "authenticate", err)
+	}
+	rows.Close()
+	if oldHash != "" {
+		// Moved to the current pepper now; if this fails, the next use
+		// tries again.
+		_, _ = s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET hash = ?, pepper = ? WHERE id = ? AND hash = ?`), want, s.h.check(), found.ID, oldHash)
 	}
 	switch {
 	case found == nil:

@@ -65,8 +65,8 @@ func (s *DB) ImportKeysFile(ctx context.Context, path, actor string) (int, error
 			revoked = ok.Revoked.UnixMilli()
 		}
 		// A key whose ID or active name is taken already is left out.
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`, hash) VALUES (?, ?, ?, 0, 0, 0, 0, ?, ?, ?) ON CONFLICT DO NOTHING`),
-			k.ID, k.Name, joinScopes(k.Scopes), k.Created.UnixMilli(), revoked, s.h.fromSHA256(sum))
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`, hash, pepper) VALUES (?, ?, ?, 0, 0, 0, 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+			k.ID, k.Name, joinScopes(k.Scopes), k.Created.UnixMilli(), revoked, s.h.fromSHA256(sum), s.h.check())
 		if err != nil {
 			return 0, fail(ctx, "import keys", err)
 		}

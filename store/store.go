@@ -114,6 +114,10 @@ type Key struct {
 	Limits  Limits
 	Created time.Time
 	Revoked time.Time // zero while active
+	// OldPepper is a key still hashed under a pepper this store no longer
+	// uses: it authenticates only while that pepper is among
+	// Options.OldPeppers, and is re-hashed on its next use.
+	OldPepper bool
 }
 
 // Active reports whether the key can be used.
@@ -211,6 +215,13 @@ type Options struct {
 	// value of the first pepper it saw and refuses any other
 	// (ErrPepperMismatch).
 	Pepper []byte
+	// OldPeppers rotate the pepper: a store made under one of them is
+	// taken over by Pepper (its check value replaced), and a key hashed
+	// under one still authenticates and is re-hashed under Pepper on that
+	// use. Keep them configured until no key is left on an old pepper
+	// (Key.OldPepper, `earshot keys list`); a key not used by then must be
+	// made again.
+	OldPeppers [][]byte
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }

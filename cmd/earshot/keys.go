@@ -24,14 +24,33 @@ import (
 // --pepper-file, else $EARSHOT_KEY_PEPPER, else (SQLite only) the data dir's
 // key-pepper file, made on first use.
 type keyStoreConfig struct {
-	dsn        string
-	pepperFile string
+	dsn           string
+	pepperFile    string
+	oldPepperFile string
 }
 
 func keyStoreFlags(cmd *cobra.Command, c *keyStoreConfig) {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&c.dsn, "store", "", "key, limit and usage store: postgres://... or a SQLite file (default $EARSHOT_STORE, else $EARSHOT_HOME/earshot.db)")
 	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the key pepper, the same on every replica (default $EARSHOT_KEY_PEPPER, else $EARSHOT_HOME/key-pepper for SQLite)")
+	fs.StringVar(&c.oldPepperFile, "old-pepper-file", "", "file holding the pepper being rotated out (default $EARSHOT_KEY_PEPPER_OLD): keys under it keep working and move to the new pepper as they are used")
+}
+
+// oldPepper is the pepper being rotated out, if any.
+func oldPepper(file string, getenv func(string) string) ([][]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--old-pepper-file: %w", err)
+		}
+		p, err := checkPepper(b, file)
+		return [][]byte{p}, err
+	}
+	if p := getenv("EARSHOT_KEY_PEPPER_OLD"); p != "" {
+		b, err := checkPepper([]byte(p), "$EARSHOT_KEY_PEPPER_OLD")
+		return [][]byte{b}, err
+	}
+	return nil, nil
 }
 
 // openKeyStore opens the store and imports the data dir's keys.json (the
@@ -53,7 +72,11 @@ func openKeyStore(ctx context.Context, c keyStoreConfig, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(ctx, dsn, store.Options{Pepper: pepper})
+	old, err := oldPepper(c.oldPepperFile, getenv)
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, dsn, store.Options{Pepper: pepper, OldPeppers: old})
 	if errors.Is(err, store.ErrPepperMismatch) {
 		return nil, fmt.Errorf("%w: every earshot on one store needs the same pepper ($EARSHOT_KEY_PEPPER or --pepper-file)", err)
 	}
@@ -293,8 +316,11 @@ time the store is opened, and keep working; the file is then no longer read.`,
 			fmt.Fprintln(tw, "NAME\tID\tSCOPES\tRPM\tCONCURRENCY\tMAX UPLOAD\tMONTHLY MIN\tCREATED\tSTATUS")
 			for _, k := range ks {
 				status := "active"
-				if !k.Active() {
+				switch {
+				case !k.Active():
 					status = "revoked " + k.Revoked.Format(time.DateTime)
+				case k.OldPepper:
+					status = "active, old pepper" // not used since the pepper changed
 				}
 				l := k.Limits
 				fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.ID, scopesText(k.Scopes),

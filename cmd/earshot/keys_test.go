@@ -196,3 +196,39 @@ func FuzzParseMaxUpload(f *testing.F) {
 		}
 	})
 }
+
+// Rotating the pepper from the command line: the new pepper alone is
+// refused, with the old one beside it the store is taken over and lists
+// the keys still on the old pepper; a key used once has moved.
+func TestKeysPepperRotation(t *testing.T) {
+	home := t.TempDir()
+	oldP, newP := strings.Repeat("a1", 16), strings.Repeat("b2", 16)
+	env := map[string]string{"EARSHOT_HOME": home, "USER": "tester", "EARSHOT_KEY_PEPPER": oldP}
+	secret, errOut, err := run(t, env, "", "keys", "create", "--name", "ci")
+	if err != nil {
+		t.Fatalf("create: %v (%s)", err, errOut)
+	}
+	env["EARSHOT_KEY_PEPPER"] = newP
+	if _, _, err := run(t, env, "", "keys", "list"); err == nil || !strings.Contains(err.Error(), "same pepper") {
+		t.Errorf("the new pepper alone before the rotation: %v", err)
+	}
+	env["EARSHOT_KEY_PEPPER_OLD"] = oldP
+	out, _, err := run(t, env, "", "keys", "list")
+	if err != nil || !strings.Contains(out, "active, old pepper") {
+		t.Fatalf("list during the rotation: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(home, "earshot.db"), store.Options{Pepper: []byte(newP), OldPeppers: [][]byte{[]byte(oldP)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Authenticate(ctx, strings.TrimSpace(secret)); err != nil {
+		t.Errorf("the key during the rotation: %v", err)
+	}
+	db.Close()
+	delete(env, "EARSHOT_KEY_PEPPER_OLD")
+	out, _, err = run(t, env, "", "keys", "list")
+	if err != nil || strings.Contains(out, "old pepper") || !strings.Contains(out, "active") {
+		t.Errorf("list with the new pepper alone after the key's use: %v\n%s", err, out)
+	}
+}

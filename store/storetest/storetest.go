@@ -77,6 +77,7 @@ func Run(t *testing.T, fresh Backend) {
 		{"Keys", testKeys},
 		{"WrongKeys", testWrongKeys},
 		{"Pepper", testPepper},
+		{"PepperRotation", testPepperRotation},
 		{"RateLimit", testRateLimit},
 		{"Concurrency", testConcurrency},
 		{"Quota", testQuota},
@@ -269,6 +270,70 @@ func testPepper(t *testing.T, open Opener) {
 	}
 	if _, err := s.Authenticate(ctx, secret); err != nil {
 		t.Errorf("after refused opens: %v", err)
+	}
+}
+
+// A pepper rotation: the new pepper takes the store over with the old one
+// configured beside it; keys move to it as they are used, and once the old
+// one is dropped only the keys moved (and new ones) authenticate.
+func testPepperRotation(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := mustOpen(t, open, NewClock(start))
+	used, _ := mustCreate(t, s, store.NewKey{Name: "used"})
+	idle, _ := mustCreate(t, s, store.NewKey{Name: "idle"})
+	s.Close()
+	next := []byte("the next pepper, 32 bytes long..")
+	oldPepper := func(s store.Store) map[string]bool {
+		t.Helper()
+		keys, err := s.Keys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k.Name] = k.OldPepper
+		}
+		return m
+	}
+	rot, err := open(store.Options{Pepper: next, OldPeppers: [][]byte{Pepper}})
+	if err != nil {
+		t.Fatalf("open with the next pepper and the old one: %v", err)
+	}
+	if m := oldPepper(rot); !m["used"] || !m["idle"] {
+		t.Errorf("before any use, keys on the old pepper: %v", m)
+	}
+	for range 2 { // the second use finds it moved
+		if _, err := rot.Authenticate(ctx, used); err != nil {
+			t.Fatalf("a key under the old pepper during the rotation: %v", err)
+		}
+	}
+	if m := oldPepper(rot); m["used"] || !m["idle"] {
+		t.Errorf("after one key's use, on the old pepper: %v (want idle only)", m)
+	}
+	rot.Close()
+	if old, err := open(store.Options{Pepper: Pepper}); !errors.Is(err, store.ErrPepperMismatch) {
+		if err == nil {
+			old.Close()
+		}
+		t.Errorf("the old pepper alone after the rotation: err = %v, want ErrPepperMismatch", err)
+	}
+	after, err := open(store.Options{Pepper: next})
+	if err != nil {
+		t.Fatalf("the next pepper alone: %v", err)
+	}
+	defer after.Close()
+	if _, err := after.Authenticate(ctx, used); err != nil {
+		t.Errorf("the moved key with the next pepper alone: %v", err)
+	}
+	if _, err := after.Authenticate(ctx, idle); !errors.Is(err, store.ErrUnknownKey) {
+		t.Errorf("the key never moved, with the old pepper dropped: err = %v, want ErrUnknownKey", err)
+	}
+	fresh, _ := mustCreate(t, after, store.NewKey{Name: "fresh"})
+	if _, err := after.Authenticate(ctx, fresh); err != nil {
+		t.Errorf("a key made after the rotation: %v", err)
+	}
+	if m := oldPepper(after); m["fresh"] || m["used"] || !m["idle"] {
+		t.Errorf("keys on the old pepper at the end: %v (want idle only)", m)
 	}
 }
 
