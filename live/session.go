@@ -517,12 +517,19 @@ func (s *session) endTurn(ctx context.Context, end int64, vad bool) error {
 	return s.checkQuota(ctx, t)
 }
 
+// quotaWait bounds the quota check at each commit.
+const quotaWait = 500 * time.Millisecond
+
 // checkQuota ends the session once its key's monthly quota is spent (the
 // handshake checked it, but a session can run for an hour): the turn just
 // committed is not decoded and fails with the reason, then the session
 // closes with it.
 func (s *session) checkQuota(ctx context.Context, t *turn) error {
-	err := s.h.cfg.Pipeline.CheckQuota(ctx)
+	// A store that is slow to answer must not hold the turn up: past
+	// quotaWait the session goes on (CheckQuota lets it, and logs).
+	qctx, cancel := context.WithTimeout(ctx, quotaWait)
+	err := s.h.cfg.Pipeline.CheckQuota(qctx)
+	cancel()
 	if err == nil {
 		return nil
 	}
