@@ -38,6 +38,15 @@ var fillers = []string{
 
 var weakTerms = []string{"or", "oh", "well", "like", "i guess", "ah well", "tell me", "not that", "not this", "first", "just", "better"}
 
+// termStarts are the first words of the strong editing terms.
+var termStarts = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range strongTerms {
+		m[strings.Fields(t)[0]] = true
+	}
+	return m
+}()
+
 // IsFiller reports whether a lowercase word is a filled pause (um, uh, er ...).
 func IsFiller(lower string) bool {
 	for _, f := range fillers {
@@ -162,8 +171,17 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			"got", "gets", "get", "there's", "contains", "contain", "contained", "leaves", "left", "offers", "offer":
 			return true
 		}
-		if i >= 2 && words[i-2].Lower == "there" {
-			return true // "there is no ..."
+		if i >= 2 && words[i-2].Lower == "there" || prev == "there" && !termStarts[next] && !IsFiller(next) {
+			return true // "there is no ...", "are there no ..."
+		}
+		// After an auxiliary, before an open-class word or a name, "no"
+		// is a determiner: "What do no community pharmacies do?", "What
+		// is no different ...".
+		if i > 0 && i+1 < len(words) && class(words[i-1]) == "AUX" && !prevComma && !words[i].Comma && !termStarts[next] && !IsFiller(next) {
+			switch class(words[i+1]) {
+			case "W", "S", "ING", "ED", "LY", "NOUN":
+				return true
+			}
 		}
 		// A bare "no" before an open-class word of another class than the
 		// one before it, with no pause on either side, is a determiner

@@ -449,8 +449,8 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 	// A question begun again with another wh-word: "Which is What is ...",
 	// "What did Who did ...".
 	if len(words) > 3 && class(words[0]) == "WH" {
-		for k := 1; k <= 2 && k+1 < len(words); k++ {
-			if class(words[k]) == "WH" && (class(words[k+1]) == "AUX" || k == 1) && words[k].Lower != "who's" && !words[k].Boundary && !words[1].Boundary {
+		for k := 1; k <= 3 && k+1 < len(words); k++ {
+			if class(words[k]) == "WH" && (class(words[k+1]) == "AUX" && k <= 2 || k == 1 || words[k].Cap) && words[k].Lower != "who's" && !words[k].Boundary && !words[1].Boundary {
 				whRestart := cueRun{text: "<wh-restart>", first: "<wh-restart>", last: "<wh-restart>", lastP: lit("<wh-restart>"), strength: strong}
 				fn(Edit{Start: 0, Cue: k, End: k}, whRestart)
 				break
