@@ -339,8 +339,8 @@ func (w *Worker) Run(ctx context.Context, req *transcribe.Request) (*transcribe.
 		p.beam_search.beam_size = C.int(o.BeamSize)
 	}
 	if o.ShortWindow {
-		if ctx, tokens, ok := shortWindow(len(pcm), int(C.whisper_n_audio_ctx(mctx))); ok {
-			p.audio_ctx = C.int(ctx)
+		if audioCtx, tokens, ok := shortWindow(len(pcm), int(C.whisper_n_audio_ctx(mctx))); ok {
+			p.audio_ctx = C.int(audioCtx)
 			p.max_tokens = C.int(tokens)
 			p.single_segment = true
 		}
