@@ -141,7 +141,24 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		return next == "than" || prev == "would" || prev == "i'd" || prev == "we'd" || prev == "you'd" ||
 			prev == "he'd" || prev == "she'd" || prev == "they'd" || prev == "had" || prev == "but"
 	case "instead":
-		return next == "of"
+		// "instead of", "rely on instead in a just society".
+		return next == "of" || i+1 < len(words) && class(words[i+1]) == "PREP"
+	case "make that":
+		// "what did chemists make that could be used": a clause, not a
+		// correction.
+		switch next {
+		case "could", "would", "can", "will", "should", "might", "must", "shall", "may":
+			return true
+		}
+	case "that should be":
+		// "cells that should be targeted": a passive, not a correction.
+		return i+3 < len(words) && class(words[i+3]) == "ED"
+	case "specifically":
+		// "not specifically reserved", "who specifically does ...".
+		return prev == "not" || class(Word{Lower: prev}) == "WH"
+	case "meant":
+		// "an application only meant for use by the military".
+		return next == "for" || prev == "only" || prev == "is" || prev == "was" || prev == "be" || prev == "are" || prev == "were"
 	case "wait":
 		return next == "for" || next == "until" || next == "till" || next == "to" || next == "and" ||
 			prev == "to" || prev == "can't" || prev == "cannot" || prev == "will" || prev == "please" ||
@@ -209,9 +226,10 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// "Please tell me what ...", "can you tell me", "want you to tell me".
 		return prev == "please" || prev == "you" || prev == "to" || prev == "and"
 	case "like":
-		// "What's the weather like when ...", "what does it look like where ...".
+		// "What's the weather like when ...", "what does it look like where ...",
+		// "they act like what?".
 		switch prev {
-		case "weather", "be", "is", "was", "it", "look", "looks", "sound", "sounds", "feel", "feels", "seem", "seems":
+		case "weather", "be", "is", "was", "it", "look", "looks", "sound", "sounds", "feel", "feels", "seem", "seems", "act", "acts":
 			return true
 		}
 	case "hold on":
