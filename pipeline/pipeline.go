@@ -80,6 +80,10 @@ type Config struct {
 	// engine's worker count).
 	ChunkAfter    time.Duration
 	ChunkParallel int
+	// Waiting says how many requests wait for the engine (nil: unknown).
+	// While any do, a chunked request runs one piece at a time, so a long
+	// file takes the workers nobody else wants rather than holding them all.
+	Waiting func() int
 	// RetryAfter is what a full queue tells clients to wait (default 1 s).
 	RetryAfter time.Duration
 	Logger     *slog.Logger

@@ -148,17 +148,47 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 		}
 	}
 	sem := make(chan struct{}, parallel)
+	freed := make(chan struct{}, 1) // a piece ended
+	running := 0                    // pieces started and not ended, under mu
 	var wg sync.WaitGroup
 	for i, c := range chunks {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 		}
+		// While other requests wait for the engine (or a piece of this
+		// one does), one piece at a time: a long file does not hold every
+		// worker while short requests queue behind it.
+		for p.cfg.Waiting != nil && ctx.Err() == nil {
+			mu.Lock()
+			n := running
+			mu.Unlock()
+			if n == 0 || p.cfg.Waiting() == 0 {
+				break
+			}
+			select {
+			case <-freed:
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
 		if ctx.Err() != nil {
 			break
 		}
+		mu.Lock()
+		running++
+		mu.Unlock()
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() {
+				mu.Lock()
+				running--
+				mu.Unlock()
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+				<-sem
+			}()
 			spliced, m, err := transcribe.Splice(samples, c.Speech, transcribe.SpliceGap)
 			var res *transcribe.Result
 			if err == nil {

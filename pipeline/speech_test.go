@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,5 +207,60 @@ func TestRawModeShowsSpeech(t *testing.T) {
 		if err := agentmode.Validate(res.Output.JSON); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// peakEngine records how many requests run at once.
+type peakEngine struct {
+	mu        sync.Mutex
+	now, peak int
+	took      time.Duration
+}
+
+func (e *peakEngine) Transcribe(ctx context.Context, req transcribe.Request) (*transcribe.Result, error) {
+	e.mu.Lock()
+	e.now++
+	e.peak = max(e.peak, e.now)
+	e.mu.Unlock()
+	time.Sleep(e.took)
+	e.mu.Lock()
+	e.now--
+	e.mu.Unlock()
+	d := float64(len(req.Samples)) / transcribe.SampleRate
+	return &transcribe.Result{Language: "en", Duration: d, Segments: []transcribe.Segment{{Start: 0, End: d, Text: " One."}}}, nil
+}
+
+// A long file's pieces run side by side while nobody else waits for the
+// engine, and one at a time while others do, so that short requests are
+// not stuck behind a file holding every worker.
+func TestChunkedYieldsToWaitingRequests(t *testing.T) {
+	var samples []float32
+	for len(samples) < 4*60*transcribe.SampleRate {
+		samples = append(samples, clip(t, "jfk.wav")...)
+		samples = append(samples, make([]float32, transcribe.SampleRate)...)
+	}
+	for _, tt := range []struct {
+		name     string
+		waiting  int
+		wantPeak int
+	}{
+		{"nobody waiting", 0, 3},
+		{"others waiting", 2, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &peakEngine{took: 20 * time.Millisecond}
+			p := pipeline.New(pipeline.Config{Engine: e, Decoder: audio.Decoder{}, Transcripts: transcripts.New(0, 0),
+				VAD: transcribe.EnergyVAD{}, ChunkParallel: 3, Waiting: func() int { return tt.waiting }})
+			res, err := p.Transcribe(context.Background(), pipeline.Request{Samples: samples})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Result.Chunks < 6 {
+				t.Fatalf("%d chunks for 4 minutes", res.Result.Chunks)
+			}
+			if e.peak != tt.wantPeak {
+				t.Errorf("%d pieces ran at once, want %d", e.peak, tt.wantPeak)
+			}
+		})
 	}
 }

@@ -29,8 +29,11 @@ type pipelineConfig struct {
 	vad      transcribe.VAD
 	models   pipeline.Models
 	parallel int // chunks of one request decoded at once
-	limits   pipeline.Limiter
-	log      *slog.Logger
+	// waiting is how many requests wait for the engine (nil for an engine
+	// still loading): see pipeline.Config.Waiting.
+	waiting func() int
+	limits  pipeline.Limiter
+	log     *slog.Logger
 }
 
 // newPipeline builds the one request path of serve and mcp: agentmode's
@@ -57,6 +60,7 @@ func newPipeline(c pipelineConfig) (*pipeline.Pipeline, error) {
 		VAD:           c.vad,
 		Models:        c.models,
 		ChunkParallel: c.parallel,
+		Waiting:       c.waiting,
 		Logger:        c.log,
 	}), nil
 }

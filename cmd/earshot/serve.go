@@ -244,6 +244,7 @@ func runServe(ctx context.Context, c serveConfig, keyDB *store.DB, models *model
 		models:   named,
 		vad:      vad,
 		parallel: engine.Options().Workers,
+		waiting:  engine.Queued,
 		engine:   engine,
 		ffmpeg:   ffmpegPath(c.ffmpeg),
 		maxBytes: maxUpload,
