@@ -129,9 +129,16 @@ func httpBench(whisperRoot, earshotBin, modelPath, wav string, runs, threads int
 		theirs.add(loadTest(ws.url+"/inference", data, map[string]string{"language": "en", "response_format": "json", "temperature": "0"}, hl.clients, hl.load/rounds))
 	}
 	ws.stop()
-	ratio = ours.throughput() / theirs.throughput()
-	fmt.Fprintf(tw, "%d clients, %d x %s each: requests/min (earshot vs whisper-server)\t%.1f\t%.1f\t%.2f\t>= 1.15\t%s\t\n",
-		hl.clients, rounds, hl.load/rounds, ours.throughput()*60, theirs.throughput()*60, ratio, yes(ratio >= 1.15))
+	if ours.span <= 0 || theirs.span <= 0 {
+		// Throughput is measured between the first completion and the
+		// last: a run with fewer than two measures nothing.
+		fmt.Fprintf(tw, "%d clients, %d x %s each: requests/min (earshot vs whisper-server)\tn/a\tn/a\tn/a\t>= 1.15\ttoo few completions: raise -load\t\n",
+			hl.clients, rounds, hl.load/rounds)
+	} else {
+		ratio = ours.throughput() / theirs.throughput()
+		fmt.Fprintf(tw, "%d clients, %d x %s each: requests/min (earshot vs whisper-server)\t%.1f\t%.1f\t%.2f\t>= 1.15\t%s\t\n",
+			hl.clients, rounds, hl.load/rounds, ours.throughput()*60, theirs.throughput()*60, ratio, yes(ratio >= 1.15))
+	}
 	fmt.Fprintf(tw, "  latency p50 / p99\t%s / %s\t%s / %s\t\t\t\t\n", fmtDur(ours.pct(50)), fmtDur(ours.pct(99)), fmtDur(theirs.pct(50)), fmtDur(theirs.pct(99)))
 	fmt.Fprintf(tw, "  failed requests (429s included)\t%d\t%d\t\t\t\t\n", ours.failed, theirs.failed)
 	fmt.Fprintf(tw, "  shape\t%s\t\t\t\t\t\n", busyShape.String())
