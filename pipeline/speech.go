@@ -147,9 +147,8 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 			delivered++
 		}
 	}
-	sem := make(chan struct{}, parallel)
-	freed := make(chan struct{}, 1) // a piece ended
-	running := 0                    // pieces started and not ended, under mu
+	sem := make(chan struct{}, parallel) // a slot per piece started and not ended
+	freed := make(chan struct{}, 1)      // a piece ended
 	var wg sync.WaitGroup
 	for i, c := range chunks {
 		select {
@@ -158,14 +157,9 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 		}
 		// While other requests wait for the engine (or a piece of this
 		// one does), one piece at a time: a long file does not hold every
-		// worker while short requests queue behind it.
-		for p.cfg.Waiting != nil && ctx.Err() == nil {
-			mu.Lock()
-			n := running
-			mu.Unlock()
-			if n == 0 || p.cfg.Waiting() == 0 {
-				break
-			}
+		// worker while short requests queue behind it. The slot just
+		// taken is this piece's; any other is a piece still running.
+		for p.cfg.Waiting != nil && ctx.Err() == nil && len(sem) > 1 && p.cfg.Waiting() > 0 {
 			select {
 			case <-freed:
 			case <-time.After(50 * time.Millisecond):
@@ -175,19 +169,13 @@ func (p *Pipeline) chunked(ctx context.Context, eng Engine, req Request, samples
 		if ctx.Err() != nil {
 			break
 		}
-		mu.Lock()
-		running++
-		mu.Unlock()
 		wg.Go(func() {
 			defer func() {
-				mu.Lock()
-				running--
-				mu.Unlock()
+				<-sem
 				select {
 				case freed <- struct{}{}:
 				default:
 				}
-				<-sem
 			}()
 			spliced, m, err := transcribe.Splice(samples, c.Speech, transcribe.SpliceGap)
 			var res *transcribe.Result
