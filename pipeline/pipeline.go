@@ -290,11 +290,7 @@ func (p *Pipeline) Reformat(id string, opts agentmode.Options) (*agentmode.Outpu
 				p.transcriptTTL() + " after their last use (and not across restarts). Transcribe the audio again."}
 	}
 	opts.TranscriptID = id
-	out, err := p.cfg.Formatter.Format(res, opts)
-	if err != nil {
-		return nil, p.classify(err)
-	}
-	return out, nil
+	return p.Format(res, opts)
 }
 
 // Format shapes a result the caller holds, as Request.Format would have:
