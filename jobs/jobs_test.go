@@ -58,7 +58,7 @@ func as(p pipeline.Principal) context.Context { return pipeline.WithPrincipal(co
 func count(t *testing.T, db jobstest.DB, table, id string) int {
 	t.Helper()
 	var n int
-	if err := db.Pool(t).QueryRow(context.Background(), "SELECT count(*) FROM "+table+" WHERE job_id = $1", id).Scan(&n); err != nil {
+	if err := db.Query(t).QueryRow(context.Background(), "SELECT count(*) FROM "+table+" WHERE job_id = $1", id).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -86,6 +86,15 @@ func resolveJobs(c *jobsConfig, storeDSN string, getenv func(string) string) err
 	return nil
 }
 
+// jobsPoolSize is how many connections a replica's jobs may hold: one per
+// worker storing a piece's result, and a few for River's listener,
+// producer and leader and for the job routes' reads. pgxpool's default,
+// one per CPU, would let three replicas on 64-core hosts ask for more
+// than PostgreSQL's default 100 connections.
+func jobsPoolSize(workers int) int32 {
+	return int32(max(8, workers+4))
+}
+
 // startJobs opens the jobs' pool and starts the service; stop ends both
 // (once: later calls do nothing).
 // With jobs off it returns nil and a stop that does nothing.
@@ -96,13 +105,18 @@ func startJobs(ctx context.Context, c jobsConfig, pipe *pipeline.Pipeline, engin
 		}
 		return nil, func(context.Context) {}, nil
 	}
-	pool, err := pgxpool.New(ctx, c.dsn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("jobs store: %w", err)
-	}
 	workers := c.workers
 	if workers < 0 {
 		workers = engineWorkers
+	}
+	cfg, err := pgxpool.ParseConfig(c.dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jobs store: %w", err)
+	}
+	cfg.MaxConns = jobsPoolSize(workers)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jobs store: %w", err)
 	}
 	svc, err := jobs.New(ctx, jobs.Config{Pool: pool, Pipeline: pipe, Key: c.key, WebhookSecret: c.secret,
 		WebhookPrivate: c.private, Workers: workers, TTL: c.ttl, PieceTimeout: c.timeout, Logger: log})

@@ -253,7 +253,7 @@ type jobsPieceRow struct {
 // pieces is the River jobs of the cluster's pieces.
 func (c *jobsCluster) pieces(t *testing.T) []jobsPieceRow {
 	t.Helper()
-	rows, err := c.db.Pool(t).Query(context.Background(), `SELECT id, state, attempt,
+	rows, err := c.db.Query(t).Query(context.Background(), `SELECT id, state, attempt,
 		coalesce(attempted_by[array_upper(attempted_by, 1)], ''),
 		coalesce(extract(epoch FROM finalized_at - attempted_at)::float8, 0), coalesce(finalized_at, now()),
 		coalesce(array_to_string(ARRAY(SELECT e->>'error' FROM unnest(errors) AS e), '; '), '')
@@ -280,7 +280,7 @@ func (c *jobsCluster) pieces(t *testing.T) []jobsPieceRow {
 // the database.
 func (c *jobsCluster) left(t *testing.T, id string) (audio, pieces int) {
 	t.Helper()
-	pool := c.db.Pool(t)
+	pool := c.db.Query(t)
 	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM earshot_job_audio WHERE job_id = $1", id).Scan(&audio); err != nil {
 		t.Fatal(err)
 	}

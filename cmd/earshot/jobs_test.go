@@ -142,7 +142,7 @@ func TestServeJobsAcrossReplicas(t *testing.T) {
 		t.Fatalf("job: %s", b)
 	}
 	var left int
-	if err := db.Pool(t).QueryRow(ctx, "SELECT count(*) FROM earshot_job_audio").Scan(&left); err != nil || left != 0 {
+	if err := db.Query(t).QueryRow(ctx, "SELECT count(*) FROM earshot_job_audio").Scan(&left); err != nil || left != 0 {
 		t.Errorf("%d sealed pieces left (%v)", left, err)
 	}
 }

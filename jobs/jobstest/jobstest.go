@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"math"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +59,17 @@ func URL(t testing.TB) string {
 type DB struct {
 	URL    string
 	Schema string
+	// query is the one pool Query returns, made on first use: a test that
+	// polls the database must not open a pool (and its connections) per
+	// look, or a few seconds of polling fill the server's connection
+	// slots.
+	query *lazyPool
+}
+
+type lazyPool struct {
+	once sync.Once
+	pool *pgxpool.Pool
+	err  error
 }
 
 // NewDB makes a fresh schema, dropped when the test ends.
@@ -66,7 +78,7 @@ func NewDB(t testing.TB) DB {
 	u := URL(t)
 	var b [6]byte
 	rand.Read(b[:])
-	db := DB{URL: u, Schema: "earshot_jobs_test_" + hex.EncodeToString(b[:])}
+	db := DB{URL: u, Schema: "earshot_jobs_test_" + hex.EncodeToString(b[:]), query: &lazyPool{}}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
@@ -77,6 +89,9 @@ func NewDB(t testing.TB) DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if db.query.pool != nil {
+			db.query.pool.Close()
+		}
 		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
 			t.Error(err)
@@ -90,21 +105,38 @@ func NewDB(t testing.TB) DB {
 	return db
 }
 
-// Pool is a pool on db's schema, closed when the test ends.
+// Pool is a new pool on db's schema, closed when the test ends: one per
+// replica a test starts. For the test's own looks at the tables use
+// Query.
 func (db DB) Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = db.Schema
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := db.newPool(8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// Query is the pool a test reads db's tables through: the same one on
+// every call, closed with the schema.
+func (db DB) Query(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	db.query.once.Do(func() { db.query.pool, db.query.err = db.newPool(2) })
+	if db.query.err != nil {
+		t.Fatal(db.query.err)
+	}
+	return db.query.pool
+}
+
+func (db DB) newPool(size int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = db.Schema
+	cfg.MaxConns = size
+	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 
 // Config is a service configuration for tests: db's schema, the test
