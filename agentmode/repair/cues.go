@@ -27,7 +27,9 @@ var strongTerms = []string{
 	"no wait", "oh no", "doh", "bah", "darn", "dang", "shoot", "ahh no", "no i mean",
 	"meant to say", "meant", "i mean to say", "cancel this and tell me", "or better yet",
 	"i mean to ask", "i'm sorry", "change that to", "should say", "more generally", "more specifically",
-	"that should be", "or should i say",
+	"that should be", "or should i say", "and tell me", "i am sorry", "forgive me",
+	"change this to", "nix that", "hold up", "let me ask you", "let's go with", "lets go with", "i should have said",
+	"let me say that again", "more broadly", "more particularly", "i was thinking", "wrong again", "i wanted to know", "how about",
 }
 
 // Fillers are filled pauses; they are also what clean mode removes.
@@ -36,7 +38,7 @@ var fillers = []string{
 	"eh", "ehm", "mm", "mmm", "ooh", "oof", "ooof",
 }
 
-var weakTerms = []string{"or", "oh", "well", "like", "i guess", "ah well", "tell me", "not that", "not this", "first", "just", "better"}
+var weakTerms = []string{"or", "oh", "well", "like", "i guess", "ah well", "tell me", "not that", "not this", "first", "just", "better", "maybe"}
 
 // termStarts are the first words of the strong editing terms.
 var termStarts = func() map[string]bool {
@@ -164,6 +166,9 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			prev == "to" || prev == "can't" || prev == "cannot" || prev == "will" || prev == "please" ||
 			prev == "i'll" || prev == "we'll" || prev == "not" || prev == "don't" || prev == "should" || prev == "must"
 	case "sorry":
+		if class(Word{Lower: next}) == "WH" {
+			return false // "who is, sorry, what measures ..."
+		}
 		switch prev {
 		case "i'm", "am", "so", "very", "feel", "felt", "be", "was", "were", "are", "is", "really", "we're", "they're", "you're", "say":
 			return true
@@ -188,6 +193,10 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			"got", "gets", "get", "there's", "contains", "contain", "contained", "leaves", "left", "offers", "offer":
 			return true
 		}
+		// After a preposition, with no pause: "authority over no others".
+		if i > 0 && !prevComma && !words[i].Comma && class(words[i-1]) == "PREP" && !termStarts[next] && !IsFiller(next) {
+			return true
+		}
 		if i >= 2 && words[i-2].Lower == "there" || prev == "there" && !termStarts[next] && !IsFiller(next) {
 			return true // "there is no ...", "are there no ..."
 		}
@@ -196,14 +205,15 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// is no different ...".
 		if i > 0 && i+1 < len(words) && class(words[i-1]) == "AUX" && !prevComma && !words[i].Comma && !termStarts[next] && !IsFiller(next) {
 			switch class(words[i+1]) {
-			case "W", "S", "ING", "ED", "LY", "NOUN":
+			case "W", "S", "ING", "ED", "LY", "NOUN", "CAP":
 				return true
 			}
 		}
 		// A bare "no" before an open-class word of another class than the
 		// one before it, with no pause on either side, is a determiner
-		// before a plural or after a participle: "a day no pigs would
-		// die", "reached no decision", "pleading no contest". A repair
+		// before a plural that a verb follows or after a participle: "a
+		// day no pigs would die", "reached no decision", "pleading no
+		// contest". A repair
 		// mirrors what it replaces ("tallest no shortest", "in 1985 no
 		// 1929"). (Wider readings cost more repairs than they saved
 		// words, cross-validated.)
@@ -212,16 +222,35 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			case "W", "S", "ING", "ED", "LY", "NOUN":
 				switch pc := class(words[i-1]); {
 				case pc == nc:
-				case nc == "S", pc == "ED", pc == "ING":
+				case nc == "S" && i+2 < len(words) && class(words[i+2]) == "AUX", pc == "ED", pc == "ING":
 					return true
 				}
 			}
 		}
-	case "i'm sorry":
+	case "i'm sorry", "i am sorry":
 		return next == "for" || next == "about" || next == "to" || next == "that" || next == "but" || i == 0
 	case "actually":
-		// Without a pause before it "actually" is an adverb: "I actually like it".
+		// Without a pause before it "actually" is an adverb: "I actually
+		// like it", unless a question starts again after it ("what
+		// percent actually how many ...") or another name or noun phrase
+		// follows where no verb is ("the European actually the U.S.
+		// model").
+		if nc := class(Word{Lower: next}); nc == "WH" {
+			return false
+		}
+		if next == "the" || next == "a" || next == "an" {
+			switch pc := class(Word{Lower: prev}); {
+			case pc == "AUX", pc == "PRON", prev == "":
+				return true
+			}
+			return false
+		}
 		return !prevComma && !words[i].Comma
+	case "and tell me", "how about":
+		// Only after other editing terms ("no, scratch that, and tell me
+		// ...", "no, how about ..."): at the start of a run it joins a new
+		// request or makes one.
+		return true
 	case "tell me":
 		// "Please tell me what ...", "can you tell me", "want you to tell me".
 		return prev == "please" || prev == "you" || prev == "to" || prev == "and"
@@ -234,7 +263,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		}
 	case "hold on":
 		return next == "to" || next == "tight"
-	case "i want to know", "i should say":
+	case "i want to know", "i should say", "i was thinking", "i wanted to know", "i should have said":
 		return prev == "what" || prev == "all"
 	}
 	return false

@@ -79,6 +79,15 @@ var (
 	kLmTriJoinNext                        = lit("lm-tri-join-next")
 	kMirrorLen                            = lit("mirror-len")
 	kMirrorEnd                            = lit("mirror-end")
+	kPronoun                              = lit("pronoun")
+	kCueEdges                             = lit("cue-edges")
+	kArticle                              = lit("article")
+	kArticleWl                            = lit("article-wl")
+	kArticleCk                            = lit("article-ck")
+	kArticleLm                            = lit("article-lm")
+	kArticleStart                         = lit("article-start")
+	kArticleWp                            = lit("article-wp")
+	kPronounWk                            = lit("pronoun-wk")
 	kShare                                = lit("share")
 	shares                                = []part{lit("<25%"), lit("<50%"), lit("<75%"), lit(">=75%")}
 	lAll, lHalf, lSome                    = lit("all"), lit("half"), lit("some")
@@ -186,14 +195,14 @@ func countBucket(n int) part {
 }
 
 func featuresNamed(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) {
-	runFeatures(words, e, run, f)
+	runFeatures(words, e, run, lm, f)
 	startFeatures(words, e, run, lm, f)
 }
 
 // runFeatures are the features that depend only on the run of editing
 // terms and the repair, the same for every start of the reparandum: Find
 // works them out once per run.
-func runFeatures(words []Word, e Edit, run cueRun, f featureSink) {
+func runFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) {
 	last := lit(run.last)
 	c, k := e.Cue, e.End
 	wl, wk := words[c-1], words[k]
@@ -215,6 +224,19 @@ func runFeatures(words []Word, e Edit, run cueRun, f featureSink) {
 		f.add(kCkCk1, ck, classP(words[k+1]))
 	}
 	f.add(kAfter, bucket(len(words)-k))
+	// Are the editing terms ordinary words here? How often fluent text
+	// has the pairs at their edges ("has no", "no longer").
+	f.add(kCueEdges, countBucket(lm.count(ngramKeyH(normH(wl), normH(words[c])))),
+		countBucket(lm.count(ngramKeyH(normH(words[k-1]), normH(wk)))))
+	if run.article {
+		f.add(kArticle, last)
+		f.add(kArticleWl, lowerP(wl))
+		f.add(kArticleCk, ck)
+	}
+	if run.pronoun {
+		f.add(kPronoun, last)
+		f.add(kPronounWk, lowerP(wk))
+	}
 
 }
 
@@ -287,6 +309,19 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 	}
 	if k+1 < len(words) {
 		f.add(kLmTriJoinNext, countBucket(lm.count(ngramKeyH(prev, normH(wk), normH(words[k+1])))))
+	}
+	if run.article {
+		// Dropping the repair's article: does the sentence read on with
+		// it ("of the Yuan armies") or without ("was Kublai Khan's")? Did
+		// the reparandum start with one?
+		art := words[k-1]
+		f.add(kArticleLm, countBucket(lm.count(ngramKeyH(prev, normH(art)))), countBucket(join))
+		f.add(kArticleStart, flag(wi.Lower == "the" || wi.Lower == "a" || wi.Lower == "an"), flag(wk.Cap))
+		if start {
+			f.add(kArticleWp, lowerP(art), lStart)
+		} else {
+			f.add(kArticleWp, lowerP(art), classP(words[i-1]))
+		}
 	}
 	f.add(kLmJoin, countBucket(join))
 	f.add(kLmBreak, countBucket(brk))

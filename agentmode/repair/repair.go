@@ -12,14 +12,19 @@
 // first word of the repair (and whether they match or share a word class:
 // number, wh-word, capitalized name, preposition ...), the word before the
 // reparandum and how it would join the repair, how long the reparandum is
-// and whether it runs from the start of the sentence (a restart). The best
+// and whether it runs from the start of the sentence (a restart). A
+// candidate may also take back the repair's leading article, or, where the
+// repair asks again with a pronoun ("..., no sorry, when was it built?"),
+// the restated opening through the pronoun, so that the name said first
+// stays (pronounRestart). The best
 // candidate is taken if its score is positive; then the next run is
 // considered, so one sentence can hold several repairs.
 //
 // The weights are learned (an averaged structured perceptron, Train) from
 // Disfl-QA train and dev: disfluent questions paired with their fluent
 // originals, where any reparandum start whose removal yields the original
-// counts as correct; the fluent originals themselves, the same sentences
+// counts as correct (the trainer averages three such perceptrons, each
+// seeing the examples in another order); the fluent originals themselves, the same sentences
 // with filled pauses inserted, and SNIPS voice commands teach the model
 // when not to edit. A candidate's score becomes a confidence through a
 // logistic curve (Model.Confidence) fitted on the training examples'
@@ -317,7 +322,7 @@ func (m *Model) scoreAll(cur []Word, fn func(Edit, float32)) {
 	m.candidates(cur, func(e Edit, run cueRun) {
 		if at := [2]int{e.Cue, e.End}; at != runAt {
 			runAt, runScore = at, 0
-			runFeatures(cur, e, run, featureSink{emit: func(h uint64) { runScore += m.weights.get(h) }})
+			runFeatures(cur, e, run, m.lm, featureSink{emit: func(h uint64) { runScore += m.weights.get(h) }})
 		}
 		// Each word taken back costs a little: when two starts score
 		// about the same, the shorter reparandum deletes less.
@@ -393,6 +398,11 @@ type cueRun struct {
 	last     string
 	lastP    part
 	strength strength
+	// pronoun is set on a run whose repair asks again with a pronoun,
+	// taken back with the reparandum (pronounRestart).
+	pronoun bool
+	// article is set on a run that takes the repair's article too.
+	article bool
 }
 
 // candidates calls fn with every candidate repair: each run of editing
@@ -412,6 +422,9 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 			continue
 		}
 		if k < len(words) && (run.strength != weakOr || terms > 1 || class(words[k]) == "WH") {
+			art := k+2 < len(words) && (words[k].Lower == "the" || words[k].Lower == "a" || words[k].Lower == "an")
+			artRun := run
+			artRun.article = true
 			content := false // the reparandum holds more than editing terms
 			for i := c - 1; i >= 0; i-- {
 				if !m.cues.single(words[i].Lower) {
@@ -421,6 +434,14 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 					continue
 				}
 				fn(Edit{Start: i, Cue: c, End: k}, run)
+				if art && (i == 0 || words[i-1].Lower != words[k].Lower) {
+					// The article the repair starts with may go too:
+					// "was the successors of Khan, no, the Kublai Khan's
+					// grandfather" asks who was Kublai Khan's grandfather.
+					// (After the same article, "the X, no, the Y", that is
+					// the plain candidate a word earlier.)
+					fn(Edit{Start: i, Cue: c, End: k + 1}, artRun)
+				}
 				if words[i].Boundary {
 					break // a reparandum may start a request, not swallow one
 				}
@@ -431,6 +452,7 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 					break
 				}
 			}
+			pronounRestart(words, c, k, run, fn)
 		}
 		c = k
 	}
@@ -449,13 +471,68 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 	// A question begun again with another wh-word: "Which is What is ...",
 	// "What did Who did ...".
 	if len(words) > 3 && class(words[0]) == "WH" {
-		for k := 1; k <= 3 && k+1 < len(words); k++ {
-			if class(words[k]) == "WH" && (class(words[k+1]) == "AUX" && k <= 2 || k == 1 || words[k].Cap) && words[k].Lower != "who's" && !words[k].Boundary && !words[1].Boundary {
+		for k := 1; k <= 5 && k+1 < len(words); k++ {
+			// (Not after a pause or a preposition: "When dating rocks,
+			// what is ...", "an example of what is ...".)
+			if k >= 2 && (words[k-1].Comma || class(words[k-1]) == "PREP") {
+				continue
+			}
+			// Further in, only a word that starts no relative clause:
+			// "Who was the artist who did ..." asks once.
+			if l := words[k].Lower; k >= 3 && l != "what" && l != "how" && l != "why" {
+				continue
+			}
+			if class(words[k]) == "WH" && (class(words[k+1]) == "AUX" && k <= 4 || k == 1 || words[k].Cap && k <= 3) && words[k].Lower != "who's" && !words[k].Boundary && !words[1].Boundary {
 				whRestart := cueRun{text: "<wh-restart>", first: "<wh-restart>", last: "<wh-restart>", lastP: lit("<wh-restart>"), strength: strong}
 				fn(Edit{Start: 0, Cue: k, End: k}, whRestart)
 				break
 			}
 		}
+	}
+}
+
+// pronounRestart offers the repairs that ask the question again with a
+// pronoun for what was named before the editing terms: "When was
+// Phags-pa script destroyed, no sorry, when was it invented?" means "When
+// was Phags-pa script invented?". The repair asks with a wh-word and the
+// auxiliary the sentence used ("was"); the candidate takes back from a
+// word after the name through the pronoun, keeping the name, which the
+// agent needs and "it" does not give.
+func pronounRestart(words []Word, c, k int, run cueRun, fn func(Edit, cueRun)) {
+	// The repair: a wh-word, perhaps more words, an auxiliary and the
+	// pronoun ("when was it", "what did he", "how long did she").
+	if class(words[k]) != "WH" {
+		return
+	}
+	p := 1
+	for p < 4 && k+p < len(words) && class(words[k+p]) != "AUX" {
+		p++
+	}
+	if k+p+2 >= len(words) || class(words[k+p]) != "AUX" {
+		return
+	}
+	switch words[k+p+1].Lower {
+	case "he", "she", "it", "they":
+	default:
+		return
+	}
+	// The same auxiliary early in the sentence, the name after it.
+	a := -1
+	for j := 0; j < min(c, 6); j++ {
+		if words[j].Lower == words[k+p].Lower {
+			a = j
+			break
+		}
+	}
+	if a < 0 {
+		return
+	}
+	run.pronoun = true
+	for i := c - 1; i > a+1; i-- {
+		if words[i].Boundary || words[i].Lower == "and" || words[i].Lower == "then" {
+			break
+		}
+		fn(Edit{Start: i, Cue: c, End: k + p + 2}, run)
 	}
 }
 

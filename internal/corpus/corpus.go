@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -37,9 +39,34 @@ func DisflQA(path string) ([]Pair, error) {
 	slices.Sort(ids)
 	out := make([]Pair, len(ids))
 	for i, id := range ids {
-		out[i] = m[id]
+		p := m[id]
+		out[i] = Pair{Original: unescape(p.Original), Disfluent: unescape(p.Disfluent)}
 	}
 	return out, nil
+}
+
+// unescape undoes the second escaping some Disfl-QA texts went through:
+// they hold a literal "\u00e8" where "è" was meant, and "\u007f" (a
+// delete character) glued to words ("rather\u007f"), which would keep
+// those words from matching any editing term. Control characters go.
+func unescape(s string) string {
+	if !strings.Contains(s, `\u`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+6 <= len(s) && s[i+1] == 'u' {
+			if r, err := strconv.ParseUint(s[i+2:i+6], 16, 32); err == nil {
+				if !unicode.IsControl(rune(r)) {
+					b.WriteRune(rune(r))
+				}
+				i += 5
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // SNIPS reads every command of the SNIPS files in dir (validate_*.json, the

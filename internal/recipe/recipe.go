@@ -21,7 +21,10 @@ import (
 
 // Settings of the recipe.
 const (
-	RepairEpochs   = 12
+	RepairEpochs = 12
+	// RepairShuffles is how many perceptrons, each seeing the examples in
+	// another order, are averaged into the repair model.
+	RepairShuffles = 3
 	LengthCost     = 2.0 // per reparandum word: precision over recall
 	BoundaryEpochs = 6
 	// JoinedPerCommand is how many joined utterances the boundary model
@@ -121,6 +124,15 @@ func RepairExamples(pairs []corpus.Pair, cmds []string, seed uint64) []repair.Ex
 func TrainRepair(pairs []corpus.Pair, cmds []string, seed uint64) (repair.Trained, int) {
 	exs := RepairExamples(pairs, cmds, seed)
 	t, used := repair.Train(exs, RepairEpochs, seed)
+	for s := uint64(1); s < RepairShuffles; s++ {
+		u, _ := repair.Train(exs, RepairEpochs, seed+s)
+		for n, w := range u.Weights {
+			t.Weights[n] += w
+		}
+	}
+	for n := range t.Weights {
+		t.Weights[n] /= RepairShuffles
+	}
 	t.LengthCost = LengthCost
 	t.Scale = fitScale(repair.New(t), exs)
 	return t, used
