@@ -24,9 +24,9 @@
 // Disfl-QA train and dev: disfluent questions paired with their fluent
 // originals, where any reparandum start whose removal yields the original
 // counts as correct (the trainer averages three such perceptrons, each
-// seeing the examples in another order); the fluent originals themselves, the same sentences
-// with filled pauses inserted, and SNIPS voice commands teach the model
-// when not to edit. A candidate's score becomes a confidence through a
+// seeing the examples in another order); the fluent originals themselves,
+// the same sentences with filled pauses inserted, and SNIPS voice commands
+// teach the model when not to edit. A candidate's score becomes a confidence through a
 // logistic curve (Model.Confidence) fitted on the training examples'
 // best candidates; FindMin takes the caller's line.
 //
