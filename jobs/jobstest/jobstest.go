@@ -89,6 +89,7 @@ func NewDB(t testing.TB) DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		db.query.once.Do(func() {}) // after any Query, whichever goroutine made it
 		if db.query.pool != nil {
 			db.query.pool.Close()
 		}
