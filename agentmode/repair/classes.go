@@ -95,6 +95,9 @@ var numberWords = setOf("zero one two three four five six seven eight nine ten e
 	"seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion " +
 	"first second third fourth fifth sixth seventh eighth ninth tenth half dozen")
 
+// article reports whether a lowercase word is "the", "a" or "an".
+func article(lower string) bool { return lower == "the" || lower == "a" || lower == "an" }
+
 // closedClass is each closed-class word's class; a word is in one list
 // only ("may" is a month here: it was in two, and which one won changed
 // from run to run, so that `make train` was not reproducible).

@@ -238,7 +238,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		if nc := class(Word{Lower: next}); nc == "WH" {
 			return false
 		}
-		if next == "the" || next == "a" || next == "an" {
+		if article(next) {
 			switch pc := class(Word{Lower: prev}); {
 			case pc == "AUX", pc == "PRON", prev == "":
 				return true

@@ -316,7 +316,7 @@ func startFeatures(words []Word, e Edit, run cueRun, lm bigrams, f featureSink) 
 		// the reparandum start with one?
 		art := words[k-1]
 		f.add(kArticleLm, countBucket(lm.count(ngramKeyH(prev, normH(art)))), countBucket(join))
-		f.add(kArticleStart, flag(wi.Lower == "the" || wi.Lower == "a" || wi.Lower == "an"), flag(wk.Cap))
+		f.add(kArticleStart, flag(article(wi.Lower)), flag(wk.Cap))
 		if start {
 			f.add(kArticleWp, lowerP(art), lStart)
 		} else {

@@ -422,7 +422,7 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 			continue
 		}
 		if k < len(words) && (run.strength != weakOr || terms > 1 || class(words[k]) == "WH") {
-			art := k+2 < len(words) && (words[k].Lower == "the" || words[k].Lower == "a" || words[k].Lower == "an")
+			art := k+2 < len(words) && article(words[k].Lower)
 			artRun := run
 			artRun.article = true
 			content := false // the reparandum holds more than editing terms
