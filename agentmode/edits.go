@@ -218,9 +218,20 @@ func (d *doc) fillers() {
 		if n > 0 && isUpperStart(d.orig[i].core) && !d.words[kept[n-1]].endsSentence() {
 			continue
 		}
+		// "Um" is also Portuguese for "a": after a Portuguese preposition
+		// or "e" it is part of a name or title ("entre um coco e um adeus").
+		if w.lower == "um" && n > 0 && !d.words[kept[n-1]].pauseMark() {
+			if _, ok := portugueseBeforeUm[d.words[kept[n-1]].lower]; ok {
+				continue
+			}
+		}
 		d.remove(Filler, i)
 	}
 }
+
+// portugueseBeforeUm are the Portuguese words an article "um" follows and
+// an English filler does not.
+var portugueseBeforeUm = setOf("e entre de em com para por sem num como é")
 
 // discoursePhrases are said to hold the floor, not to mean anything, when
 // set off by pauses: "it was, like, huge"; "remind me to, you know, send".

@@ -176,7 +176,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		return next == "for" || next == "about" || next == "to" || next == "that"
 	case "no":
 		switch next {
-		case "one", "longer", "more", "less", "matter", "doubt", "way", "problem", "thanks", "than", "sooner", "idea", "longer,":
+		case "one", "longer", "more", "less", "matter", "doubt", "way", "problem", "thanks", "than", "sooner", "idea", "longer,", "other":
 			return true
 		}
 		// "has no power", "requires no qualifications", "with no end":
@@ -191,6 +191,21 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		case "has", "have", "had", "requires", "require", "required", "needs", "need", "needed", "with", "without",
 			"of", "shows", "show", "showed", "gives", "give", "gave", "takes", "take", "took", "makes", "make", "made",
 			"got", "gets", "get", "there's", "contains", "contain", "contained", "leaves", "left", "offers", "offer":
+			return true
+		}
+		// After a verb that takes an object, or a verb's particle, before
+		// an open-class word: "clinicians given no prescriptive authority",
+		// "found no statistical failings", "give up no lands". (A repair
+		// after them starts with a term, a pronoun, an article or a word
+		// of a closed class: "found no I meant ...", "dry up no sorry".)
+		if _, ok := objectVerbs[prev]; ok && !prevComma && !words[i].Comma && i+1 < len(words) && openClass(class(words[i+1])) &&
+			!termStarts[next] && !IsFiller(next) {
+			return true
+		}
+		// After a subordinating conjunction, where a verb follows the
+		// noun: "when no data is transferred", "if no one ...".
+		if _, ok := subordinators[prev]; ok && !prevComma && !words[i].Comma && i+2 < len(words) && openClass(class(words[i+1])) &&
+			!termStarts[next] && (class(words[i+2]) == "AUX" || i+3 < len(words) && openClass(class(words[i+2])) && class(words[i+3]) == "AUX") {
 			return true
 		}
 		// After a preposition, with no pause: "authority over no others".
@@ -265,6 +280,27 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		return next == "to" || next == "tight"
 	case "i want to know", "i should say", "i was thinking", "i wanted to know", "i should have said":
 		return prev == "what" || prev == "all"
+	}
+	return false
+}
+
+// objectVerbs are common verbs (and verb particles) that take an object,
+// which a determiner "no" may start: "given no authority", "charge no
+// tuition", "carry out no tests".
+var objectVerbs = setOf("given give gives gave find finds found see sees saw seen receive receives received " +
+	"charge charges charged cause causes caused pay pays paid allow allows allowed provide provides provided " +
+	"produce produces produced hold holds held keep keeps kept bring brings brought bear bears bore " +
+	"up out down off")
+
+// subordinators start a clause whose subject a determiner "no" may start.
+var subordinators = setOf("when if where because while whether unless although though")
+
+// openClass reports whether a word class is open (nouns, verbs,
+// adjectives): what a determiner is followed by.
+func openClass(c string) bool {
+	switch c {
+	case "W", "S", "ING", "ED", "LY", "NOUN":
+		return true
 	}
 	return false
 }

@@ -461,6 +461,11 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 		if l := words[k-1].Lower; l == "and" || l == "or" || l == "but" || l == "also" || l == "then" || words[k-1].Boundary {
 			break // "Will it rain and also will it snow?" asks twice
 		}
+		// (Not after a preposition or where a clause starts: "an example
+		// of what is analyzed", "There is debate that there is ...".)
+		if _, sub := subordinators[words[k-1].Lower]; sub || class(words[k-1]) == "PREP" || words[k-1].Lower == "that" {
+			continue
+		}
 		// ("show the show The Son of Tarzan": the second copy starts a title.)
 		if words[k].Lower == words[0].Lower && words[k+1].Lower == words[1].Lower && !words[k-1].Comma &&
 			!(words[k+1].Cap && !words[1].Cap) {
