@@ -219,8 +219,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// is a determiner: "What do no community pharmacies do?", "What
 		// is no different ...".
 		if i > 0 && i+1 < len(words) && class(words[i-1]) == "AUX" && !prevComma && !words[i].Comma && !termStarts[next] && !IsFiller(next) {
-			switch class(words[i+1]) {
-			case "W", "S", "ING", "ED", "LY", "NOUN", "CAP":
+			if c := class(words[i+1]); openClass(c) || c == "CAP" {
 				return true
 			}
 		}
@@ -233,8 +232,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// 1929"). (Wider readings cost more repairs than they saved
 		// words, cross-validated.)
 		if i > 0 && !prevComma && !words[i].Comma && i+1 < len(words) {
-			switch nc := class(words[i+1]); nc {
-			case "W", "S", "ING", "ED", "LY", "NOUN":
+			if nc := class(words[i+1]); openClass(nc) {
 				switch pc := class(words[i-1]); {
 				case pc == nc:
 				case nc == "S" && i+2 < len(words) && class(words[i+2]) == "AUX", pc == "ED", pc == "ING":
