@@ -414,13 +414,6 @@ func (d *doc) endsAt(list []int, n int) bool {
 	// School Musical".
 	t := d.orig[list[n]].trail
 	goesOn := strings.Contains(t, "…") || strings.Contains(t, "...") || strings.ContainsAny(t[strings.IndexAny(t, ".?!")+1:], "-–—")
-	// A "!" between two words written with capitals, the first not a
-	// sentence's first word, is a title's: "the showtimes for Beware! The
-	// Blob", "the Author! Author! trailer".
-	if strings.Trim(t, "!\"'”’)") == "" && strings.Contains(t, "!") && n > 0 && !d.words[list[n-1]].endsSentence() &&
-		isUpperStart(d.orig[list[n]].core) && isUpperStart(d.orig[list[n+1]].core) {
-		goesOn = true
-	}
 	// The casing is the input's, of the word that came next there and of
 	// the next word kept: "go. Th- the plan" ends a sentence before a
 	// stutter taken out, and so the same text comes out when agent mode
