@@ -187,6 +187,10 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		if nc := class(Word{Lower: next}); nc == "WH" || nc == "AUX" {
 			return false
 		}
+		// bare: no pause on either side of "no"; toWord: what follows
+		// starts no editing term and is no filled pause.
+		bare := !prevComma && !words[i].Comma
+		toWord := !termStarts[next] && !IsFiller(next)
 		switch prev {
 		case "has", "have", "had", "requires", "require", "required", "needs", "need", "needed", "with", "without",
 			"of", "shows", "show", "showed", "gives", "give", "gave", "takes", "take", "took", "makes", "make", "made",
@@ -198,27 +202,26 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// "found no statistical failings", "give up no lands". (A repair
 		// after them starts with a term, a pronoun, an article or a word
 		// of a closed class: "found no I meant ...", "dry up no sorry".)
-		if _, ok := objectVerbs[prev]; ok && !prevComma && !words[i].Comma && i+1 < len(words) && openClass(class(words[i+1])) &&
-			!termStarts[next] && !IsFiller(next) {
+		if _, ok := objectVerbs[prev]; ok && bare && toWord && i+1 < len(words) && openClass(class(words[i+1])) {
 			return true
 		}
 		// After a subordinating conjunction, where a verb follows the
 		// noun: "when no data is transferred", "if no one ...".
-		if _, ok := subordinators[prev]; ok && !prevComma && !words[i].Comma && i+2 < len(words) && openClass(class(words[i+1])) &&
+		if _, ok := subordinators[prev]; ok && bare && i+2 < len(words) && openClass(class(words[i+1])) &&
 			!termStarts[next] && (class(words[i+2]) == "AUX" || i+3 < len(words) && openClass(class(words[i+2])) && class(words[i+3]) == "AUX") {
 			return true
 		}
 		// After a preposition, with no pause: "authority over no others".
-		if i > 0 && !prevComma && !words[i].Comma && class(words[i-1]) == "PREP" && !termStarts[next] && !IsFiller(next) {
+		if i > 0 && bare && toWord && class(words[i-1]) == "PREP" {
 			return true
 		}
-		if i >= 2 && words[i-2].Lower == "there" || prev == "there" && !termStarts[next] && !IsFiller(next) {
+		if i >= 2 && words[i-2].Lower == "there" || prev == "there" && toWord {
 			return true // "there is no ...", "are there no ..."
 		}
 		// After an auxiliary, before an open-class word or a name, "no"
 		// is a determiner: "What do no community pharmacies do?", "What
 		// is no different ...".
-		if i > 0 && i+1 < len(words) && class(words[i-1]) == "AUX" && !prevComma && !words[i].Comma && !termStarts[next] && !IsFiller(next) {
+		if i > 0 && i+1 < len(words) && class(words[i-1]) == "AUX" && bare && toWord {
 			if c := class(words[i+1]); openClass(c) || c == "CAP" {
 				return true
 			}
@@ -231,7 +234,7 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 		// mirrors what it replaces ("tallest no shortest", "in 1985 no
 		// 1929"). (Wider readings cost more repairs than they saved
 		// words, cross-validated.)
-		if i > 0 && !prevComma && !words[i].Comma && i+1 < len(words) {
+		if i > 0 && bare && i+1 < len(words) {
 			if nc := class(words[i+1]); openClass(nc) {
 				switch pc := class(words[i-1]); {
 				case pc == nc:
@@ -282,10 +285,12 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 	return false
 }
 
-// objectVerbs are common verbs (and verb particles) that take an object,
-// which a determiner "no" may start: "given no authority", "charge no
-// tuition", "carry out no tests".
-var objectVerbs = setOf("given give gives gave find finds found see sees saw seen receive receives received " +
+// objectVerbs are more verbs (and verb particles) that take an object,
+// which a determiner "no" may start before an open-class word: "given no
+// authority", "charge no tuition", "carry out no tests". (The commonest,
+// "has", "gives", "takes" ..., are ordinary before any word, listed in
+// ordinary.)
+var objectVerbs = setOf("given find finds found see sees saw seen receive receives received " +
 	"charge charges charged cause causes caused pay pays paid allow allows allowed provide provides provided " +
 	"produce produces produced hold holds held keep keeps kept bring brings brought bear bears bore " +
 	"up out down off")
