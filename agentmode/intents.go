@@ -113,8 +113,26 @@ func (d *doc) fragment(s []int) bool {
 			return false
 		}
 	}
+	// "On 2/25/2025 will it be hot in Holstein", "In 8 years I'd like a
+	// table": a question or a request of its own after the phrase. "0
+	// stars for this current saga": a rating that names what it rates.
+	rating := false
+	for j := 1; j < len(s)-1; j++ {
+		w := d.words[s[j]].lower
+		if d.questionStart(s, j) || opensRequest(w, d.words[s[j+1]].lower) {
+			return false
+		}
+		if _, ok := ratingNouns[w]; ok {
+			rating = true
+		} else if rating && (w == "for" || w == "to") {
+			return false
+		}
+	}
 	return d.kindOf(s) == Statement
 }
+
+// ratingNouns are what a rating is given in.
+var ratingNouns = setOf("stars star points point")
 
 var prepositions = setOf("at in on to for from by with about of into onto out during before after until till " +
 	"near around over under between within without via per")

@@ -30,6 +30,7 @@ var strongTerms = []string{
 	"that should be", "or should i say", "and tell me", "i am sorry", "forgive me",
 	"change this to", "nix that", "hold up", "let me ask you", "let's go with", "lets go with", "i should have said",
 	"let me say that again", "more broadly", "more particularly", "i was thinking", "wrong again", "i wanted to know", "how about",
+	"make",
 }
 
 // Fillers are filled pauses; they are also what clean mode removes.
@@ -262,10 +263,11 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			return false
 		}
 		return !prevComma && !words[i].Comma
-	case "and tell me", "how about":
+	case "and tell me", "how about", "make":
 		// Only after other editing terms ("no, scratch that, and tell me
-		// ...", "no, how about ..."): at the start of a run it joins a new
-		// request or makes one.
+		// ...", "no, how about ..."; "or no make what ...", short for "make
+		// that"): at the start of a run it joins a new request or makes
+		// one, and "make" is a verb.
 		return true
 	case "tell me":
 		// "Please tell me what ...", "can you tell me", "want you to tell me".

@@ -552,6 +552,12 @@ func (m *Model) runAt(words []Word, c int) (cueRun, int, int) {
 		if !ok || (k == c && ordinary(words, k, p)) {
 			break
 		}
+		// "make" goes on a run only after a strong term or before a
+		// wh-word: "or no make what ...", "or make how many ...", never
+		// "buy or make a cake".
+		if p.text == "make" && run.strength != strong && (k+1 >= len(words) || class(words[k+1]) != "WH") {
+			break
+		}
 		if len(parts) == 0 {
 			run.first = p.text
 		}
