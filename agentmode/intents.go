@@ -286,7 +286,7 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 	_, lastVerb := commandVerbs[w(b-1).lower]
 	_, particle := particles[w(b-1).lower]
 	bare := b-j <= 2 && (lastVerb || particle)
-	return []string{
+	feats := []string{
 		"bias",
 		"rule=" + rule,
 		"rule|conn=" + rule + "|" + conn,
@@ -318,6 +318,13 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 		"leftverb=" + yn(leftVerb) + "|" + yn(cv),
 		"leftbare=" + yn(bare),
 	}
+	// The words a little further on: a request may show itself by a verb
+	// well after its start ("and the Far Side of the World chronicle
+	// deserves three points").
+	for j := r + 2; j < min(len(s), r+13); j++ {
+		feats = append(feats, "r+="+w(j).lower)
+	}
+	return feats
 }
 
 // particles end a phrasal verb: "pull up", "go ahead".
