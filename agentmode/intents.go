@@ -274,18 +274,7 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 		}
 	}
 	capL, capR := yn(isUpperStart(w(b-1).core)), yn(isUpperStart(w(r).core) && w(r).lower != "i")
-	// A bare verb before the connector, with no object of its own, is
-	// said together with what follows: "make and play a playlist",
-	// "please call and reserve", "go ahead and add", "can you pull up and
-	// play".
-	j := 0
-	for j < b && (w(j).lower == "please" || w(j).lower == "lets" || w(j).lower == "let's" ||
-		((w(j).lower == "can" || w(j).lower == "could") && w(j+1).lower == "you") || (j > 0 && w(j).lower == "you" && (w(j-1).lower == "can" || w(j-1).lower == "could"))) {
-		j++
-	}
-	_, lastVerb := commandVerbs[w(b-1).lower]
-	_, particle := particles[w(b-1).lower]
-	bare := b-j <= 2 && (lastVerb || particle)
+	bare := d.bareVerb(s, b)
 	feats := []string{
 		"bias",
 		"rule=" + rule,
@@ -325,6 +314,25 @@ func (d *doc) boundaryFeatures(s []int, b, n int) []string {
 		feats = append(feats, "r+="+w(j).lower)
 	}
 	return feats
+}
+
+// bareVerb reports whether the words before s[b] are a verb with no
+// object of its own, said together with what follows: "make and play a
+// playlist", "please call and reserve", "go ahead and add", "can you pull
+// up and play".
+func (d *doc) bareVerb(s []int, b int) bool {
+	if b < 1 {
+		return false
+	}
+	lower := func(j int) string { return d.words[s[j]].lower }
+	j := 0
+	for j < b-1 && (lower(j) == "please" || lower(j) == "lets" || lower(j) == "let's" ||
+		((lower(j) == "can" || lower(j) == "could") && lower(j+1) == "you") || (j > 0 && lower(j) == "you" && (lower(j-1) == "can" || lower(j-1) == "could"))) {
+		j++
+	}
+	_, verb := commandVerbs[lower(b-1)]
+	_, particle := particles[lower(b-1)]
+	return b-j <= 2 && (verb || particle)
 }
 
 // particles end a phrasal verb: "pull up", "go ahead".

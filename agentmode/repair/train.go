@@ -1,6 +1,7 @@
 package repair
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"unicode"
@@ -115,28 +116,34 @@ func Train(examples []Example, epochs int, seed uint64) (t Trained, used int) {
 				continue
 			}
 			lm.minus = own(ex)
-			var pred, gold *cand
-			predScore, goldScore := 0.0, 0.0
+			// The best candidate that yields the fluent form (gold) and the
+			// best that does not (wrong). "No repair" scores 0: gold for a
+			// fluent example, wrong for a disfluent one (wrong == nil). An
+			// update is made unless gold is ahead (for a disfluent example,
+			// strictly: a tie with "no repair" repairs nothing). (A margin
+			// to beat, as in a large-margin perceptron, was no better.)
+			var wrong, gold *cand
+			goldScore, wrongScore := 0.0, math.Inf(-1)
+			if ex.Want != nil {
+				wrongScore = 0
+			}
 			m.candidates(ex.Words, func(e Edit, run cueRun) {
 				c := cand{e, run}
 				s := score(ex.Words, c)
-				if s > predScore {
-					cc := c
-					pred, predScore = &cc, s
-				}
-				if ex.Want != nil && deletes(ex.Words, e, ex.Want) && (gold == nil || s > goldScore) {
-					cc := c
-					gold, goldScore = &cc, s
+				if ex.Want != nil && deletes(ex.Words, e, ex.Want) {
+					if gold == nil || s > goldScore {
+						gold, goldScore = &c, s
+					}
+				} else if s > wrongScore {
+					wrong, wrongScore = &c, s
 				}
 			})
-			correct := (ex.Want == nil && pred == nil) ||
-				(ex.Want != nil && pred != nil && deletes(ex.Words, pred.e, ex.Want))
-			if !correct {
+			if d := goldScore - wrongScore; d < 0 || d == 0 && ex.Want != nil {
 				if gold != nil {
 					update(ex.Words, *gold, 1)
 				}
-				if pred != nil {
-					update(ex.Words, *pred, -1)
+				if wrong != nil {
+					update(ex.Words, *wrong, -1)
 				}
 			}
 			step++
