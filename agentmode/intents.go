@@ -195,6 +195,9 @@ func (d *doc) candidateAt(s []int, b int) (n int, ok bool) {
 	if d.setup(s[:b]) {
 		return 0, false
 	}
+	if d.bareAsk(s[b+n:]) {
+		return 0, false // "I need Top Gear 2, please search it for me."
+	}
 	// "eggs, milk, and bread": the last item of a list, after an earlier
 	// comma, when no request starts after the connector.
 	if strings.HasSuffix(prev.trail, ",") && !d.clauseStart(s, b+n, false) {
@@ -333,6 +336,24 @@ func (d *doc) bareVerb(s []int, b int) bool {
 	_, verb := commandVerbs[lower(b-1)]
 	_, particle := particles[lower(b-1)]
 	return b-j <= 2 && (verb || particle)
+}
+
+// bareAsk reports whether words only ask for what was said before them,
+// with no object but "it" or "that": "please search", "help me find",
+// "get it for me please", "could you help?". They add no request.
+func (d *doc) bareAsk(s []int) bool {
+	verb := false
+	for j, i := range s {
+		switch w := d.words[i].lower; {
+		case w == "please" || w == "me" || w == "it" || w == "that" || w == "for" || w == "you":
+		case (w == "can" || w == "could" || w == "would") && j == 0:
+		case w == "search" || w == "find" || w == "get" || w == "help" || w == "look":
+			verb = true
+		default:
+			return false
+		}
+	}
+	return verb
 }
 
 // particles end a phrasal verb: "pull up", "go ahead".
