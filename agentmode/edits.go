@@ -406,7 +406,24 @@ func (d *doc) endsAt(list []int, n int) bool {
 	if !d.words[list[n]].endsSentence() {
 		return false
 	}
-	if n+1 >= len(list) || sentenceMark(d.orig[list[n]].trail) == "" {
+	if n+1 >= len(list) {
+		return true
+	}
+	// A "!" after a word written with a capital, not a sentence's first,
+	// and before another is a title's: "the showtimes for Beware! The
+	// Blob", "the Author! Author! trailer", unless a request starts after
+	// it. The next word's casing is not asked, only whether it has one:
+	// ending the sentence would give it a capital, and the same text read
+	// again must split alike.
+	written := sentenceMark(d.orig[list[n]].trail) == ""
+	bang := d.words[list[n]].trail
+	title := strings.Contains(bang, "!") && strings.Trim(bang, "!\"'”’)") == "" && n > 0 &&
+		!d.words[list[n-1]].endsSentence() && isUpperStart(d.orig[list[n]].core) &&
+		hasCase(d.orig[list[n+1]].core)
+	if title {
+		return d.clauseStart(list, n+1, false) || d.questionStart(list, n+1)
+	}
+	if written {
 		return true // (a mark agent mode wrote, splitting requests, ends one)
 	}
 	// An ellipsis, or a mark with a dash after it, trails off or goes on:
@@ -424,6 +441,13 @@ func (d *doc) endsAt(list []int, n int) bool {
 		return true
 	}
 	return d.clauseStart(list, n+1, false) || d.questionStart(list, n+1)
+}
+
+// hasCase reports whether s starts with a letter that has a capital and
+// a small form ("a", "É"; not "日", "7").
+func hasCase(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsUpper(r) || unicode.IsLower(r)
 }
 
 func isUpperStart(s string) bool {
