@@ -89,8 +89,8 @@ unit: lib
 	@if [ -z "$${EARSHOT_TEST_POSTGRES:-}" ]; then echo "== note: EARSHOT_TEST_POSTGRES is not set: the store's PostgreSQL tests skip"; \
 		else echo "== store tests also on PostgreSQL (…@$${EARSHOT_TEST_POSTGRES#*@})"; fi
 	@echo "== go test -race"; $(CGO_ENV); $(GO) test -race -count=1 -timeout 30m ./...
-	@echo "== agent mode property sweeps (every budget 50..400, 1500 random transcripts)"; \
-		$(GO) test -count=1 -run 'TestProperties|TestBudgets' ./agentmode
+	@echo "== agent mode property sweeps (every budget 50..400, 1500 random transcripts; 20,000 read twice)"; \
+		$(GO) test -count=1 -run 'TestProperties|TestBudgets|TestIdempotentSweep' ./agentmode
 
 # Each fuzz target runs briefly; `go test -fuzz=X -fuzztime=10m` runs one longer.
 # The budget is a count of inputs, not a duration: a time budget that ends

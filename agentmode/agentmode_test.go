@@ -310,6 +310,37 @@ func TestProperties(t *testing.T) {
 	}
 }
 
+// TestIdempotentSweep reads its own output again over many more random
+// transcripts than TestProperties, checking only that: agent mode must
+// split its output as it split the input (a mark moved from a filler
+// taken out, "a.m.- uh." -> "a.m..", once broke that in 1 of 2,400).
+func TestIdempotentSweep(t *testing.T) {
+	f := shared(t)
+	n := 20000
+	if testing.Short() || raceDetector {
+		n = 500
+	}
+	r := rand.New(rand.NewPCG(3, 7))
+	for range n {
+		in := randomText(r, 1+r.IntN(40))
+		for _, mode := range []agentmode.Mode{agentmode.Clean, agentmode.Agent} {
+			out, err := f.FormatText(in, agentmode.Options{Mode: mode})
+			if err != nil {
+				t.Fatalf("%s(%q): %v", mode, in, err)
+			}
+			d := decode(t, out)
+			again, err := f.FormatText(d.Text, agentmode.Options{Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d2 := decode(t, again); d2.Text != d.Text || len(d2.Intents) != len(d.Intents) {
+				t.Fatalf("%s is not idempotent:\ninput:  %q\nonce:   %q (%d intents)\ntwice:  %q (%d intents)",
+					mode, in, d.Text, len(d.Intents), d2.Text, len(d2.Intents))
+			}
+		}
+	}
+}
+
 func TestEmptyAndBlank(t *testing.T) {
 	f := shared(t)
 	for _, in := range []string{"", "   ", "\n\n", "um uh", ",,, ...", "\x00\x01"} {
