@@ -30,7 +30,7 @@ var strongTerms = []string{
 	"that should be", "or should i say", "and tell me", "i am sorry", "forgive me",
 	"change this to", "nix that", "hold up", "let me ask you", "let's go with", "lets go with", "i should have said",
 	"let me say that again", "more broadly", "more particularly", "i was thinking", "wrong again", "i wanted to know", "how about",
-	"make",
+	"make", "scratch this", "swap that to", "switch that to", "take that back", "i take that back", "oopsie", "oop",
 }
 
 // Fillers are filled pauses; they are also what clean mode removes.
@@ -212,8 +212,9 @@ func ordinary(words []Word, i int, p cuePhrase) bool {
 			!termStarts[next] && (class(words[i+2]) == "AUX" || i+3 < len(words) && openClass(class(words[i+2])) && class(words[i+3]) == "AUX") {
 			return true
 		}
-		// After a preposition, with no pause: "authority over no others".
-		if i > 0 && bare && toWord && class(words[i-1]) == "PREP" {
+		// After a preposition, with no pause: "authority over no others"
+		// (but "came after no before the Yuan" mends the preposition).
+		if i > 0 && bare && toWord && class(words[i-1]) == "PREP" && (i+1 >= len(words) || class(words[i+1]) != "PREP") {
 			return true
 		}
 		if i >= 2 && words[i-2].Lower == "there" || prev == "there" && toWord {
