@@ -103,7 +103,8 @@ func (d *doc) setup(s []int) bool {
 func (d *doc) fragment(s []int) bool {
 	first := d.words[s[0]].lower
 	_, prep := prepositions[first]
-	if !prep && !isNumeric(d.words[s[0]].norm) {
+	_, day := days[first]
+	if !prep && !day && !isNumeric(d.words[s[0]].norm) {
 		return false
 	}
 	// "At 4 am book a bar ...", "Out of 6 give X a 1": a request after
@@ -197,6 +198,9 @@ func (d *doc) candidateAt(s []int, b int) (n int, ok bool) {
 	}
 	if d.bareAsk(s[b+n:]) {
 		return 0, false // "I need Top Gear 2, please search it for me."
+	}
+	if n == 0 && d.leadPhrase(s[:b]) {
+		return 0, false // "Tomorrow at noon, remind me to call Bob."
 	}
 	// "eggs, milk, and bread": the last item of a list, after an earlier
 	// comma, when no request starts after the connector.
@@ -355,6 +359,37 @@ func (d *doc) bareAsk(s []int) bool {
 	}
 	return verb
 }
+
+// leadPhrase reports whether words are only a phrase that sets up what
+// follows: a time or place with no verb of its own ("Tomorrow at noon",
+// "At 8 pm", "For dinner tonight"), started by a preposition, a number or
+// a day.
+func (d *doc) leadPhrase(s []int) bool {
+	if len(s) == 0 || len(s) > 6 {
+		return false
+	}
+	first := d.words[s[0]]
+	_, prep := prepositions[first.lower]
+	_, day := days[first.lower]
+	if !prep && !day && !isNumeric(first.norm) {
+		return false
+	}
+	for _, i := range s {
+		w := d.words[i].lower
+		_, aux := auxiliaries[w]
+		_, verb := commandVerbs[w]
+		_, subj := subjectPronouns[w]
+		if aux || verb || subj || strings.ContainsRune(w, '\'') {
+			return false
+		}
+	}
+	return true
+}
+
+// days start a phrase of time: "Tomorrow at noon, ...".
+var days = setOf("today tonight tomorrow yesterday monday tuesday wednesday thursday friday saturday sunday")
+
+var subjectPronouns = setOf("i you he she it we they there")
 
 // particles end a phrasal verb: "pull up", "go ahead".
 var particles = setOf("up down out off on in over back away ahead along around")
@@ -580,6 +615,22 @@ func (d *doc) kindOf(s []int) string {
 	}
 	if _, ok := commandVerbs[first]; ok {
 		return Command
+	}
+	// A phrase first, then the request: "On 2/25/2025 will it be hot in
+	// Holstein", "Tomorrow at noon, remind me ...".
+	_, prep := prepositions[first]
+	if _, day := days[first]; prep || day || isNumeric(d.words[s[j]].norm) {
+		for k := j + 1; k < len(s)-1 && k <= j+8; k++ {
+			if d.words[s[k-1]].endsSentence() {
+				break
+			}
+			if d.questionStart(s, k) {
+				return Question
+			}
+			if _, ok := commandVerbs[d.words[s[k]].lower]; ok && strings.HasSuffix(d.words[s[k-1]].trail, ",") {
+				return Command
+			}
+		}
 	}
 	return Statement
 }

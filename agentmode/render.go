@@ -57,9 +57,30 @@ func (d *doc) render(english bool) {
 		d.set(i, core, w.trail)
 	}
 	if len(cur) > 0 {
+		// A final mark agent mode wrote is asked again: it may have been
+		// the whole text's before requests were split ("What is the
+		// weather in Paris and book a table" ends with a command now).
+		last := cur[len(cur)-1]
+		written := d.words[last]
+		m := sentenceMark(written.trail)
+		rewrite := sentenceMark(d.orig[last].trail) == "" && (m == "." || m == "?")
+		for j := last + 1; j < len(d.words) && rewrite; j++ {
+			rewrite = sentenceMark(d.orig[j].trail) == "" // (a mark moved from words taken out is the speaker's)
+		}
+		if rewrite {
+			d.set(last, written.core, strings.Map(func(r rune) rune {
+				if strings.ContainsRune(".?!…", r) {
+					return -1
+				}
+				return r
+			}, written.trail))
+		}
 		mark := "."
 		if ss := d.sentences(); english && d.kindOf(ss[len(ss)-1]) == Question {
 			mark = "?"
+		}
+		if rewrite && m == mark {
+			d.set(last, written.core, written.trail) // the same mark: as it was
 		}
 		d.endSentence(cur[len(cur)-1], mark)
 	}
