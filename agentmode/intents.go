@@ -575,7 +575,10 @@ func (d *doc) isRequest(s []int) bool {
 }
 
 // kindOf classifies an intent by how it starts and ends.
-func (d *doc) kindOf(s []int) string {
+func (d *doc) kindOf(s []int) string { return d.kindBy(s, true) }
+
+// kindBy is kindOf, reading the sentence's final "?" only with mark.
+func (d *doc) kindBy(s []int, mark bool) string {
 	if len(s) == 0 {
 		return Statement
 	}
@@ -604,7 +607,7 @@ func (d *doc) kindOf(s []int) string {
 	case j > 0 && d.words[s[0]].lower == "please":
 		return Command
 	}
-	if strings.Contains(last.trail, "?") {
+	if mark && strings.Contains(last.trail, "?") {
 		return Question
 	}
 	if _, ok := whStarts[first]; ok {

@@ -61,26 +61,23 @@ func (d *doc) render(english bool) {
 		// the whole text's before requests were split ("What is the
 		// weather in Paris and book a table" ends with a command now).
 		last := cur[len(cur)-1]
-		written := d.words[last]
-		m := sentenceMark(written.trail)
+		w := d.words[last]
+		m := sentenceMark(w.trail)
 		rewrite := sentenceMark(d.orig[last].trail) == "" && (m == "." || m == "?")
 		for j := last + 1; j < len(d.words) && rewrite; j++ {
 			rewrite = sentenceMark(d.orig[j].trail) == "" // (a mark moved from words taken out is the speaker's)
 		}
-		if rewrite {
-			d.set(last, written.core, strings.Map(func(r rune) rune {
+		mark := "."
+		if ss := d.sentences(); english && d.kindBy(ss[len(ss)-1], !rewrite) == Question {
+			mark = "?"
+		}
+		if rewrite && m != mark {
+			d.set(last, w.core, strings.Map(func(r rune) rune {
 				if strings.ContainsRune(".?!…", r) {
 					return -1
 				}
 				return r
-			}, written.trail))
-		}
-		mark := "."
-		if ss := d.sentences(); english && d.kindOf(ss[len(ss)-1]) == Question {
-			mark = "?"
-		}
-		if rewrite && m == mark {
-			d.set(last, written.core, written.trail) // the same mark: as it was
+			}, w.trail))
 		}
 		d.endSentence(cur[len(cur)-1], mark)
 	}
