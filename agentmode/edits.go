@@ -409,16 +409,16 @@ func (d *doc) endsAt(list []int, n int) bool {
 	if n+1 >= len(list) {
 		return true
 	}
+	// A mark agent mode wrote: none was there, or another, moved from
+	// words taken out after it ("Dr.- um?" reads "Dr.?", "a.m.- uh." reads
+	// "a.m.."). Read again, it ends the sentence; so it does now.
+	written := sentenceMark(d.orig[list[n]].trail) == "" || marks(d.words[list[n]].trail) != marks(d.orig[list[n]].trail)
 	// A "!" after a word written with a capital, not a sentence's first,
 	// and before another is a title's: "the showtimes for Beware! The
 	// Blob", "the Author! Author! trailer", unless a request starts after
 	// it. The next word's casing is not asked, only whether it has one:
 	// ending the sentence would give it a capital, and the same text read
 	// again must split alike.
-	// (A mark agent mode wrote: none was there, or another, moved from
-	// words taken out after it: "Dr.- um?" reads "Dr.?", "a.m.- uh."
-	// reads "a.m..".)
-	written := sentenceMark(d.orig[list[n]].trail) == "" || marks(d.words[list[n]].trail) != marks(d.orig[list[n]].trail)
 	bang := d.words[list[n]].trail
 	title := strings.Contains(bang, "!") && strings.Trim(bang, "!\"'”’)") == "" && n > 0 &&
 		!d.words[list[n-1]].endsSentence() && isUpperStart(d.orig[list[n]].core) &&
@@ -444,16 +444,6 @@ func (d *doc) endsAt(list []int, n int) bool {
 		return true
 	}
 	return d.clauseStart(list, n+1, false) || d.questionStart(list, n+1)
-}
-
-// marks are the sentence marks in a trail, in order.
-func marks(trail string) string {
-	return strings.Map(func(r rune) rune {
-		if strings.ContainsRune(".?!…", r) {
-			return r
-		}
-		return -1
-	}, trail)
 }
 
 // hasCase reports whether s starts with a letter that has a capital and

@@ -379,7 +379,10 @@ func (d *doc) leadPhrase(s []int) bool {
 		_, aux := auxiliaries[w]
 		_, verb := commandVerbs[w]
 		_, subj := subjectPronouns[w]
-		if aux || verb || subj || strings.ContainsRune(w, '\'') {
+		// ("I'm", "it's", "don't" hold a verb; "Anna's", "o'clock" do not.)
+		base, _, contracted := strings.Cut(w, "'")
+		_, subjBase := subjectPronouns[base]
+		if aux || verb || subj || contracted && (subjBase || base == "that" || base == "what" || strings.HasSuffix(w, "n't")) {
 			return false
 		}
 	}

@@ -72,14 +72,9 @@ func (d *doc) render(english bool) {
 			mark = "?"
 		}
 		if rewrite && m != mark {
-			d.set(last, w.core, strings.Map(func(r rune) rune {
-				if strings.ContainsRune(".?!…", r) {
-					return -1
-				}
-				return r
-			}, w.trail))
+			d.set(last, w.core, withoutMarks(w.trail))
 		}
-		d.endSentence(cur[len(cur)-1], mark)
+		d.endSentence(last, mark)
 	}
 }
 
@@ -121,6 +116,26 @@ func sentenceMark(trail string) string {
 		}
 	}
 	return ""
+}
+
+// marks are the sentence marks in a trail, in order.
+func marks(trail string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(".?!…", r) {
+			return r
+		}
+		return -1
+	}, trail)
+}
+
+// withoutMarks is a trail without its sentence marks (`."` -> `"`).
+func withoutMarks(trail string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(".?!…", r) {
+			return -1
+		}
+		return r
+	}, trail)
 }
 
 // capitalize upper-cases the first letter of s.
