@@ -167,8 +167,15 @@ func (w word) endsSentence() bool {
 	if strings.ContainsAny(w.trail, "?!…") || strings.Contains(w.trail, "..") {
 		return true
 	}
-	// ("Tallahassee-St. Marks": the abbreviation after a hyphen.)
-	if _, ok := abbreviations[w.lower[strings.LastIndexAny(w.lower, "-–")+1:]]; ok || strings.Contains(w.core, ".") {
+	// ("Tallahassee-St. Marks": the abbreviation after a hyphen.) A word
+	// that is also an abbreviation ("sat", "sun") ends a sentence with its
+	// period: "We sat in the sun." (a lower-case word after it still goes
+	// on: "on Sun. at noon").
+	ab := w.lower[strings.LastIndexAny(w.lower, "-–")+1:]
+	if _, word := wordAbbreviations[ab]; word && !strings.Contains(w.core, ".") {
+		return true
+	}
+	if _, ok := abbreviations[ab]; ok || strings.Contains(w.core, ".") {
 		return false
 	}
 	if r, size := utf8.DecodeRuneInString(w.core); size == len(w.core) && unicode.IsUpper(r) {
@@ -176,6 +183,9 @@ func (w word) endsSentence() bool {
 	}
 	return true
 }
+
+// wordAbbreviations are abbreviations that are English words too.
+var wordAbbreviations = setOf("sat sun wed mar fig")
 
 var abbreviations = map[string]struct{}{
 	"mr": {}, "mrs": {}, "ms": {}, "dr": {}, "st": {}, "vs": {}, "v": {}, "jr": {}, "sr": {}, "prof": {},

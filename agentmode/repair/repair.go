@@ -26,7 +26,10 @@
 // counts as correct (the trainer averages three such perceptrons, each
 // seeing the examples in another order); the fluent originals themselves,
 // the same sentences with filled pauses inserted, and SNIPS voice commands
-// teach the model when not to edit. A candidate's score becomes a confidence through a
+// teach the model when not to edit; one command in four said with a false
+// start ("Play some jazz, no, play the new Taylor Swift album", made from
+// two commands with the same verb) teaches it how commands are begun
+// again, which questions alone did not. A candidate's score becomes a confidence through a
 // logistic curve (Model.Confidence) fitted on the training examples'
 // best candidates; FindMin takes the caller's line.
 //
@@ -460,6 +463,9 @@ func (m *Model) candidates(words []Word, fn func(Edit, cueRun)) {
 	for k := 2; k+1 < len(words) && k <= 8; k++ {
 		if l := words[k-1].Lower; l == "and" || l == "or" || l == "but" || l == "also" || l == "then" || words[k-1].Boundary {
 			break // "Will it rain and also will it snow?" asks twice
+		}
+		if words[k-2].Comma && class(words[k-1]) == "WH" {
+			break // "forecast for Samoa, what is the forecast for ..." asks twice
 		}
 		// (Not after a preposition or where a clause starts: "an example
 		// of what is analyzed", "There is debate that there is ...".)

@@ -83,7 +83,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 	if err != nil {
 		return err
 	}
-	var d disflResult
+	var d, rs disflResult
 	var in intentResult
 	dt := newDestructive()
 	start := time.Now()
@@ -100,6 +100,9 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		if err := evalIntents(f, sTest, joined, seed+uint64(fold), &in, dt, "SNIPS train"); err != nil {
 			return err
 		}
+		if err := evalDisfl(f, recipe.Restarts(sTest, 1, seed+uint64(fold)), &rs, newDestructive()); err != nil {
+			return err
+		}
 	}
 	trainTime := time.Since(start)
 	shipped, err := agentmode.New()
@@ -109,6 +112,10 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 	var vin intentResult
 	dt.explain = explainer(shipped)
 	if err := evalIntents(shipped, val, 2000, seed, &vin, dt, "SNIPS validation"); err != nil {
+		return err
+	}
+	var vrs disflResult
+	if err := evalDisfl(shipped, recipe.Restarts(val, 1, seed), &vrs, newDestructive()); err != nil {
 		return err
 	}
 	sp, err := evalSpeed(shipped, pairs, cmds)
@@ -136,6 +143,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		{"multi-request commands, requests found exactly", "-", "-", pct(ratio(in.segsOK, in.segs)), "", ""},
 		{"single commands split in two or more", "-", "-", pct(single), "< 0.5%", met(single < 0.005)},
 		{"fluent inputs that lost a content word", "-", "-", fmt.Sprint(lostCont), "0", met(lostCont == 0)},
+		{"commands said with a false start, exact match", pct(em(rs.all.unchanged, rs.all.n)), pct(em(rs.all.fillers, rs.all.n)), pct(em(rs.all.agent, rs.all.n)), "", ""},
 	})
 	vm, vs := ratio(vin.allRight, vin.joined), ratio(vin.falseSplit, vin.singles)
 	fmt.Printf("\nSNIPS validation (%d commands, %d joined utterances), shipped models, never trained on\n\n", vin.singles, vin.joined)
@@ -143,6 +151,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		{"measurement", "agent mode", "target", "met"},
 		{"multi-request commands, every request right", pct(vm), ">= 95%", met(vm >= 0.95)},
 		{"single commands split in two or more", pct(vs), "< 0.5%", met(vs < 0.005)},
+		{"commands said with a false start, exact match", pct(vrs.all.agent.em / float64(max(vrs.all.n, 1))), "", ""},
 	})
 	fmt.Printf("\nDestructive edits: fluent inputs that lost words (content words: other than articles, prepositions, connectors, pronouns)\n\n")
 	rows := [][]string{{"fluent inputs", "inputs", "lost any word", "lost a content word"}}

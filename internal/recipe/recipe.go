@@ -26,6 +26,9 @@ const (
 	// another order, are averaged into the repair model.
 	RepairShuffles = 3
 	LengthCost     = 2.0 // per reparandum word: precision over recall
+	// RestartEvery: one command in so many is also learned from said with
+	// a false start (Restarts).
+	RestartEvery   = 4
 	BoundaryEpochs = 6
 	// JoinedPerCommand is how many joined utterances the boundary model
 	// learns from per command.
@@ -117,7 +120,49 @@ func RepairExamples(pairs []corpus.Pair, cmds []string, seed uint64) []repair.Ex
 	for _, c := range cmds {
 		exs = append(exs, agentmode.TrainingExample(c, ""))
 	}
+	for _, p := range Restarts(cmds, RestartEvery, seed) {
+		exs = append(exs, agentmode.TrainingExample(p.Disfluent, p.Original))
+	}
 	return exs
+}
+
+// restartTerms are what a speaker says before asking again.
+var restartTerms = []string{"no", "no wait", "sorry", "actually no", "I mean", "scratch that", "wait no", "no no"}
+
+// Restarts are voice commands said with a false start, as people correct
+// themselves: the first words of another command with the same verb, an
+// editing term, then the command ("Play some jazz, no, play the new
+// Taylor Swift album"). The command is the fluent form. One in every
+// `every` commands gets one.
+func Restarts(cmds []string, every int, seed uint64) []corpus.Pair {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	byVerb := map[string][]string{}
+	for _, c := range cmds {
+		first, _, _ := strings.Cut(strings.ToLower(c), " ")
+		byVerb[first] = append(byVerb[first], c)
+	}
+	var out []corpus.Pair
+	for i, c := range cmds {
+		if i%every != 0 {
+			continue
+		}
+		first, _, _ := strings.Cut(strings.ToLower(c), " ")
+		others := byVerb[first]
+		if len(others) < 2 {
+			continue
+		}
+		other := strings.Fields(strings.TrimRight(others[rng.IntN(len(others))], ".?!"))
+		if len(other) < 3 || strings.EqualFold(strings.Join(other, " "), c) {
+			continue
+		}
+		n := 2 + rng.IntN(min(4, len(other)-1)-1) // 2..4 words, never the whole command
+		term := restartTerms[rng.IntN(len(restartTerms))]
+		out = append(out, corpus.Pair{
+			Disfluent: strings.Join(other[:n], " ") + ", " + term + ", " + LowerFirst(c),
+			Original:  c,
+		})
+	}
+	return out
 }
 
 // TrainRepair trains the repair model and fits its confidences.
