@@ -185,7 +185,7 @@ func (w word) endsSentence() bool {
 }
 
 // wordAbbreviations are abbreviations that are English words too.
-var wordAbbreviations = setOf("sat sun wed mar fig")
+var wordAbbreviations = setOf("sat sun wed fig")
 
 var abbreviations = map[string]struct{}{
 	"mr": {}, "mrs": {}, "ms": {}, "dr": {}, "st": {}, "vs": {}, "v": {}, "jr": {}, "sr": {}, "prof": {},
