@@ -21,7 +21,8 @@ var commandVerbs = setOf("add book play find show rate give put search look get 
 	"summarize draft print download upload install run close restart switch dim raise lower increase decrease mute " +
 	"unmute record navigate go use notify message invite locate display shuffle queue listen watch need " +
 	"rename copy paste fix review approve reject submit sign assign plan prepare arrange confirm clear empty " +
-	"wake text dial ring lock unlock enable disable load tune reschedule postpone proceed")
+	"wake text dial ring lock unlock enable disable load tune reschedule postpone proceed " +
+	"archive snooze subscribe unsubscribe bookmark")
 
 // whStarts are wh-words that start a question when a verb follows.
 var whStarts = setOf("what when where how why who what's when's where's how's who's")
@@ -622,10 +623,12 @@ func (d *doc) kindBy(s []int, mark bool) string {
 	if _, ok := commandVerbs[first]; ok {
 		return Command
 	}
-	// A phrase first, then the request: "On 2/25/2025 will it be hot in
-	// Holstein", "Tomorrow at noon, remind me ...".
+	// A phrase or a condition first, then the request: "On 2/25/2025 will
+	// it be hot in Holstein", "Tomorrow at noon, remind me ...", "If it
+	// rains, cancel the picnic".
 	_, prep := prepositions[first]
-	if _, day := days[first]; prep || day || isNumeric(d.words[s[j]].norm) {
+	_, sub := subordinators[first]
+	if _, day := days[first]; prep || day || sub || isNumeric(d.words[s[j]].norm) {
 		for k := j + 1; k < len(s)-1 && k <= j+8; k++ {
 			if d.words[s[k-1]].endsSentence() {
 				break
