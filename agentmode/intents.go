@@ -102,10 +102,7 @@ func (d *doc) setup(s []int) bool {
 // fragment reports whether a sentence starts like a phrase, not a clause:
 // with a preposition or a number, and is no request of its own.
 func (d *doc) fragment(s []int) bool {
-	first := d.words[s[0]].lower
-	_, prep := prepositions[first]
-	_, day := days[first]
-	if !prep && !day && !isNumeric(d.words[s[0]].norm) {
+	if !phraseStart(d.words[s[0]]) {
 		return false
 	}
 	// "At 4 am book a bar ...", "Out of 6 give X a 1": a request after
@@ -369,10 +366,7 @@ func (d *doc) leadPhrase(s []int) bool {
 	if len(s) == 0 || len(s) > 6 {
 		return false
 	}
-	first := d.words[s[0]]
-	_, prep := prepositions[first.lower]
-	_, day := days[first.lower]
-	if !prep && !day && !isNumeric(first.norm) {
+	if !phraseStart(d.words[s[0]]) {
 		return false
 	}
 	for _, i := range s {
@@ -388,6 +382,15 @@ func (d *doc) leadPhrase(s []int) bool {
 		}
 	}
 	return true
+}
+
+// phraseStart reports whether a word starts a phrase of time or place
+// rather than a clause: a preposition, a number or a day ("At 8 pm",
+// "5 stars", "Tomorrow at noon").
+func phraseStart(w word) bool {
+	_, prep := prepositions[w.lower]
+	_, day := days[w.lower]
+	return prep || day || isNumeric(w.norm)
 }
 
 // days start a phrase of time: "Tomorrow at noon, ...".
@@ -626,9 +629,7 @@ func (d *doc) kindBy(s []int, mark bool) string {
 	// A phrase or a condition first, then the request: "On 2/25/2025 will
 	// it be hot in Holstein", "Tomorrow at noon, remind me ...", "If it
 	// rains, cancel the picnic".
-	_, prep := prepositions[first]
-	_, sub := subordinators[first]
-	if _, day := days[first]; prep || day || sub || isNumeric(d.words[s[j]].norm) {
+	if _, sub := subordinators[first]; sub || phraseStart(d.words[s[j]]) {
 		for k := j + 1; k < len(s)-1 && k <= j+8; k++ {
 			if d.words[s[k-1]].endsSentence() {
 				break

@@ -151,7 +151,7 @@ func run(disflPaths, snipsTrain, snipsVal string, k, joined int, seed uint64) er
 		{"measurement", "agent mode", "target", "met"},
 		{"multi-request commands, every request right", pct(vm), ">= 95%", met(vm >= 0.95)},
 		{"single commands split in two or more", pct(vs), "< 0.5%", met(vs < 0.005)},
-		{"commands said with a false start, exact match", pct(vrs.all.agent.em / float64(max(vrs.all.n, 1))), "", ""},
+		{"commands said with a false start, exact match", pct(em(vrs.all.agent, vrs.all.n)), "", ""},
 	})
 	fmt.Printf("\nDestructive edits: fluent inputs that lost words (content words: other than articles, prepositions, connectors, pronouns)\n\n")
 	rows := [][]string{{"fluent inputs", "inputs", "lost any word", "lost a content word"}}
